@@ -1,0 +1,130 @@
+"""Index folders of DICOM (headers only) into instances, series and studies."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+
+DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+HEADER_TAGS = [
+    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+    "SeriesInstanceUID", "Modality", "PatientID", "PatientName", "AccessionNumber", "StudyDate",
+    "StudyDescription", "SeriesNumber", "SeriesDescription", "InstanceNumber", "Rows", "Columns",
+    "NumberOfFrames",
+]
+
+
+@dataclass(slots=True)
+class Instance:
+    """One DICOM file as the catalog sees it (no pixel data read)."""
+
+    path: str
+    size: int
+    sop_class: str
+    sop_uid: str
+    study_uid: str
+    series_uid: str
+    modality: str
+    patient_id: str
+    patient_name: str
+    accession: str
+    study_date: str
+    study_description: str
+    series_number: int | None
+    series_description: str
+    instance_number: int | None
+
+
+@dataclass(slots=True)
+class Skipped:
+    """A file the catalog did not take, and why (``kind``: not-dicom, dicomdir, unreadable)."""
+
+    path: str
+    kind: str
+    reason: str
+
+
+def _int(v) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_header(path: str) -> Instance | Skipped:
+    """Catalog one file: an :class:`Instance`, or :class:`Skipped` with a reason."""
+    try:
+        try:
+            ds = dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+        except InvalidDicomError:
+            ds = dcmread(path, stop_before_pixels=True, force=True, specific_tags=HEADER_TAGS)
+            if "SOPInstanceUID" not in ds:
+                return Skipped(path, "not-dicom", "not a DICOM file (no DICM prefix, no SOP UID)")
+        meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+        if meta_class == DICOMDIR_CLASS:
+            return Skipped(path, "dicomdir", "DICOMDIR (a media index, not an image)")
+        sop = str(ds.get("SOPInstanceUID", "") or "")
+        if not sop:
+            return Skipped(path, "unreadable", "no SOP Instance UID: cannot track this file")
+        return Instance(
+            path=path, size=os.path.getsize(path), sop_class=str(ds.get("SOPClassUID", "")),
+            sop_uid=sop, study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+            series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+            modality=str(ds.get("Modality", "") or ""),
+            patient_id=str(ds.get("PatientID", "") or "").strip(),
+            patient_name=str(ds.get("PatientName", "") or ""),
+            accession=str(ds.get("AccessionNumber", "") or "").strip(),
+            study_date=str(ds.get("StudyDate", "") or ""),
+            study_description=str(ds.get("StudyDescription", "") or ""),
+            series_number=_int(ds.get("SeriesNumber")),
+            series_description=str(ds.get("SeriesDescription", "") or ""),
+            instance_number=_int(ds.get("InstanceNumber")),
+        )
+    except Exception as exc:  # any parse failure is a finding, not a crash
+        return Skipped(path, "unreadable", f"cannot parse as DICOM: {type(exc).__name__}: {exc}")
+
+
+def files_under(src: str | os.PathLike) -> Iterator[str]:
+    """Every regular file under ``src`` in a stable order (hidden files included)."""
+    src = Path(src)
+    if src.is_file():
+        yield str(src)
+        return
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for name in sorted(files):
+            yield os.path.join(root, name)
+
+
+def scan(src: str | os.PathLike, map_fn=map) -> tuple[list[Instance], list[Skipped]]:
+    """Catalog every file under ``src``; ``map_fn`` may be an executor's map."""
+    instances, skipped = [], []
+    for rec in map_fn(read_header, list(files_under(src))):
+        (instances if isinstance(rec, Instance) else skipped).append(rec)
+    return instances, skipped
+
+
+def to_frame(instances: list[Instance]):
+    """Instances as a pandas DataFrame (pandas imported only here)."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(i) for i in instances])
+
+
+def series_table(instances: list[Instance]):
+    """One row per series: patient, date, modality, description, counts, size, SOP class."""
+    df = to_frame(instances)
+    if df.empty:
+        return df
+    keys = ["patient_name", "patient_id", "study_date", "study_uid", "series_uid"]
+    return (df.groupby(keys, dropna=False)
+              .agg(modality=("modality", "first"), series_number=("series_number", "first"),
+                   description=("series_description", "first"), sop_class=("sop_class", "first"),
+                   instances=("sop_uid", "nunique"), files=("path", "count"),
+                   megabytes=("size", lambda s: round(s.sum() / 1e6, 2)))
+              .reset_index().sort_values(["patient_id", "study_date", "series_number"]))

@@ -1,0 +1,220 @@
+"""The ``workbench`` command line: one thin layer over the package's functions.
+
+Exit status: 0 when everything selected was de-identified and verified, 2 when
+the run finished but quarantined something, 1 on an error that stopped it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import WorkbenchError
+
+
+def _store(args):
+    from .store import Store
+
+    return Store(args.store)
+
+
+def _secret(args) -> bytes | None:
+    if not getattr(args, "trial_secret_file", None):
+        return None
+    try:
+        secret = Path(args.trial_secret_file).read_bytes().strip()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read the trial secret file: {exc}") from exc
+    if len(secret) < 16:
+        raise WorkbenchError("the trial secret file holds fewer than 16 bytes; use a long "
+                             "random secret (e.g. `python -c 'import secrets;"
+                             "print(secrets.token_hex(32))'`).")
+    return secret
+
+
+def cmd_examples(args) -> int:
+    from .examples import generate
+
+    planted = generate(args.out, patients=args.patients, seed=args.seed,
+                       bad_inputs=args.with_bad_files)
+    print(f"example delivery in {planted.delivery} ({len(planted.patients)} patients); "
+          f"lookups {planted.subjects_csv.name}, {planted.events_csv.name}; "
+          f"planted identifiers recorded in {planted.root / 'planted.json'}")
+    return 0
+
+
+def cmd_scan(args) -> int:
+    from .catalog import scan, series_table
+
+    instances, skipped = scan(args.src)
+    table = series_table(instances)
+    if table.empty:
+        print("no DICOM instances found")
+    else:
+        cols = ["patient_name", "patient_id", "study_date", "modality", "series_number",
+                "description", "instances", "megabytes"]
+        print(table[cols].to_string(index=False))
+    for s in skipped:
+        print(f"skipped {s.path}: {s.reason}")
+    return 0
+
+
+def cmd_profiles(args) -> int:
+    from .profile import list_profiles, load_profile
+    from .review import plan_table
+
+    if args.action == "show":
+        if not args.name:
+            raise WorkbenchError("usage: workbench profiles show NAME")
+        profile = load_profile(args.name)
+        print(f"{profile.name}: {profile.title}\nsource: {profile.source}\n"
+              f"chain: {' -> '.join(profile.chain)}\noptions: "
+              f"{', '.join(sorted(profile.options)) or '(none)'}\nhash: {profile.hash}\n")
+        with_pandas_wide()
+        print(plan_table(profile).to_string(index=False))
+        return 0
+    for name, title, _ in list_profiles():
+        print(f"{name:22s} {title}")
+    return 0
+
+
+def with_pandas_wide() -> None:
+    import pandas as pd
+
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", 70)
+
+
+def cmd_deid(args) -> int:
+    from .deid.run import deidentify_delivery
+
+    store = _store(args)
+    report = deidentify_delivery(
+        args.src, args.out, args.profile, store=store, secret=_secret(args), lookup=args.lookup,
+        site=args.site, workers=args.workers, resume=args.resume, quarantine=args.quarantine,
+        progress=not os.environ.get("TQDM_DISABLE"))
+    print_report(report)
+    return report.exit_code
+
+
+def print_report(report) -> None:
+    """Per-study summary, then what was skipped and what was quarantined and why."""
+    print(f"profile {report.profile} (sha256 {report.profile_hash[:12]}) -> {report.out}")
+    if report.studies:
+        width = max(len(r["subject_id"]) for r in report.studies) + 2
+        print(f"{'subject':{width}}{'study':22}{'files':>6}{'written':>8}{'unchanged':>10}"
+              f"{'quarantined':>12}  state")
+        for r in report.studies:
+            print(f"{r['subject_id']:{width}}{r['study']:22}{r['files']:>6}{r['written']:>8}"
+                  f"{r['unchanged']:>10}{r['quarantined']:>12}  {r['state']}"
+                  + (f" ({r['reasons']})" if r["reasons"] else ""))
+    kinds: dict[str, int] = {}
+    for s in report.skipped:
+        kinds[s.reason] = kinds.get(s.reason, 0) + 1
+    for reason, n in sorted(kinds.items()):
+        print(f"skipped {n} file(s): {reason}")
+    for dup, original in report.duplicates:
+        print(f"duplicate skipped: {dup} (identical to {original})")
+    if report.quarantined:
+        print(f"quarantined {len(report.quarantined)} file(s) in {report.quarantine} "
+              "(reasons in reasons.jsonl):")
+        for o in report.quarantined:
+            print(f"  {o.source}: {o.reason}")
+    ok = sum(r["written"] + r["unchanged"] for r in report.studies)
+    print(f"{ok} file(s) de-identified and verified, {len(report.quarantined)} quarantined, "
+          f"{len(report.skipped)} skipped")
+
+
+def cmd_verify(args) -> int:
+    from .verify_delivery import verify_delivery
+
+    store = _store(args)
+    result = verify_delivery(args.src, args.out, args.profile, store=store, secret=_secret(args))
+    for line in result.lines():
+        print(line)
+    return result.exit_code
+
+
+def cmd_keys(args) -> int:
+    store = _store(args)
+    if args.output and args.output != "-":
+        with open(args.output, "w", newline="", encoding="utf-8") as f:
+            n = store.export_keys(f, args.trial)
+        print(f"wrote {n} link(s) to {args.output}; it identifies patients: keep it at the site",
+              file=sys.stderr)
+    else:
+        store.export_keys(sys.stdout, args.trial)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    store_help = "state database (default: per-user data folder, or $WORKBENCH_STORE)"
+
+    s = sub.add_parser("examples", help="write a synthetic trial delivery with planted identifiers")
+    s.add_argument("out")
+    s.add_argument("--patients", type=int, default=3)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--with-bad-files", action="store_true",
+                   help="add non-DICOM, truncated, duplicate and conflicting files")
+    s.set_defaults(fn=cmd_examples)
+
+    s = sub.add_parser("scan", help="list the studies and series under a folder")
+    s.add_argument("src")
+    s.set_defaults(fn=cmd_scan)
+
+    s = sub.add_parser("profiles", help="list profiles, or show one's resolved actions")
+    s.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    s.add_argument("name", nargs="?")
+    s.set_defaults(fn=cmd_profiles)
+
+    s = sub.add_parser("deid", help="de-identify and verify a delivery")
+    s.add_argument("src")
+    s.add_argument("out")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--trial-secret-file")
+    s.add_argument("--lookup", help="CSV lookup table for lookup-based pseudonyms")
+    s.add_argument("--site", help="site ID for templates such as {site_id}")
+    s.add_argument("--store", help=store_help)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--resume", action="store_true",
+                   help="complete an output folder from an earlier run")
+    s.add_argument("--quarantine", help="quarantine folder (default: OUT.quarantine beside OUT)")
+    s.set_defaults(fn=cmd_deid)
+
+    s = sub.add_parser("verify", help="re-verify an output folder against its source")
+    s.add_argument("src")
+    s.add_argument("out")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--trial-secret-file")
+    s.add_argument("--store", help=store_help)
+    s.set_defaults(fn=cmd_verify)
+
+    s = sub.add_parser("keys", help="the linkage key")
+    s.add_argument("action", choices=["export"])
+    s.add_argument("-o", "--output", help="CSV file (default: standard output)")
+    s.add_argument("--trial")
+    s.add_argument("--store", help=store_help)
+    s.set_defaults(fn=cmd_keys)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished files are complete; re-run with --resume", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

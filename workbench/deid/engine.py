@@ -1,0 +1,357 @@
+"""Apply a resolved profile to one dataset.
+
+The engine walks every element once, at every depth, and applies the
+profile's action; then scrubs the subject's identifiers from kept text,
+and writes the de-identification markers and Clinical Trial attributes.
+It holds no mutable state across files, so workers can share nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from io import BytesIO
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.datadict import keyword_for_tag
+from pydicom.filewriter import dcmwrite
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .. import __version__
+from ..errors import ProfileError
+from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
+from .dates import shift_da, shift_dt
+from .uids import is_class_keyword, remap_uid
+
+TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
+MAX_LEN = {"LO": 64, "SH": 16, "PN": 64, "CS": 16, "AE": 16, "ST": 1024, "LT": 10240}
+DUMMY = {
+    "PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
+    "ST": "ANONYMIZED", "UT": "ANONYMIZED", "UC": "ANONYMIZED", "CS": "ANONYMIZED",
+    "AE": "ANONYMIZED", "AS": "000D", "DA": "19000101", "DT": "19000101000000",
+    "TM": "000000", "DS": "0", "IS": "0", "UR": "",
+}
+#: A one-page PDF that replaces an encapsulated document under the D action.
+PLACEHOLDER_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+ENCAPSULATED_DOCUMENT = 0x00420011
+TRIAL_TAGS = {
+    "sponsor": "ClinicalTrialSponsorName", "protocol_id": "ClinicalTrialProtocolID",
+    "protocol_name": "ClinicalTrialProtocolName", "site_id": "ClinicalTrialSiteID",
+    "site_name": "ClinicalTrialSiteName", "subject_id": "ClinicalTrialSubjectID",
+    "timepoint": "ClinicalTrialTimePointID",
+    "coordinating_center": "ClinicalTrialCoordinatingCenterName",
+}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the engine needs to know about the subject a file belongs to.
+
+    ``values`` feeds templates (subject_id, site_id, lookup columns, trial
+    fields, timepoint); ``replacements`` maps identifying strings found
+    elsewhere (lookup keys, other accession numbers) to their replacement.
+    """
+
+    subject_id: str
+    date_offset: int
+    values: dict[str, str] = field(default_factory=dict)
+    replacements: tuple[tuple[str, str], ...] = ()
+
+
+def identifying_strings(ds: Dataset) -> list[str]:
+    """Strings in ``ds`` that identify the patient, for the scrub pass."""
+    out: list[str] = []
+    for kw in ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
+        for v in _values(ds.get(kw)):
+            out += [t for t in re.split(r"[\^=,\s]+", str(v)) if len(t) >= 3]
+    for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "PatientBirthDate",
+               "PatientAddress", "PatientTelephoneNumbers", "MilitaryRank"):
+        out += [str(v).strip() for v in _values(ds.get(kw)) if len(str(v).strip()) >= 3]
+    for item in ds.get("OtherPatientIDsSequence", None) or []:
+        pid = str(item.get("PatientID", "")).strip()
+        if len(pid) >= 3:
+            out.append(pid)
+    return out
+
+
+def _values(elem) -> list:
+    if elem is None:
+        return []
+    value = elem.value if isinstance(elem, DataElement) else elem
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (MultiValue, list)) else [value]
+
+
+@lru_cache(maxsize=256)
+def _scrubber(pairs: tuple[tuple[str, str], ...]):
+    """A compiled whole-token, case-insensitive matcher for identifying strings."""
+    table = {}
+    for needle, repl in pairs:
+        table.setdefault(needle.casefold(), repl)
+    if not table:
+        return None, table
+    alternation = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.IGNORECASE), table
+
+
+class Engine:
+    """De-identify datasets with one profile and one trial secret."""
+
+    def __init__(self, profile: Profile, secret: bytes):
+        self.profile = profile
+        self.plan = profile.plan
+        self.secret = secret
+        self.root = profile.uid_root
+        opts = profile.options
+        self.graphics = "clean_graphics" in opts
+        self.retain_uids = "retain_uids" in opts
+        if "retain_long_full_dates" in opts:
+            self.date_default, self.long_flag = "K", "UNMODIFIED"
+        elif "retain_long_modified_dates" in opts:
+            self.date_default, self.long_flag = "S", "MODIFIED"
+        else:
+            self.date_default, self.long_flag = "X", "REMOVED"
+        self.method = _method_values(profile)
+        self.codes = [BASIC_CODE] + [(OPTIONS[o][1], OPTIONS[o][2]) for o in sorted(opts)]
+
+    # -- public -------------------------------------------------------------------
+    def deidentify(self, ds: Dataset, subject: Subject) -> Dataset:
+        """De-identify ``ds`` in place for ``subject`` and return it."""
+        pairs = [(s, subject.subject_id) for s in identifying_strings(ds)]
+        if "retain_institution_identity" not in self.profile.options:
+            pairs += [(str(v), "") for v in _values(ds.get("InstitutionName")) if len(str(v)) >= 3]
+        pairs += list(subject.replacements)
+        self._scrub, self._table = _scrubber(tuple(pairs))
+        self._subject = subject
+        self._walk(ds, kept=False)
+        self._meta(ds)
+        self._markers(ds, subject)
+        return ds
+
+    def to_bytes(self, ds: Dataset) -> bytes:
+        """Serialise a de-identified dataset as a DICOM Part 10 file."""
+        buf = BytesIO()
+        dcmwrite(buf, ds, enforce_file_format=True)
+        return buf.getvalue()
+
+    def remap(self, uid: str) -> str:
+        """The output UID for ``uid`` under this profile."""
+        return uid if self.retain_uids else remap_uid(uid, self.secret, self.root)
+
+    # -- walk ---------------------------------------------------------------------
+    def _walk(self, ds: Dataset, kept: bool) -> None:
+        creators: dict[tuple[int, int], str] = {}
+        private: list[int] = []
+        for tag in list(ds.keys()):
+            group, element = tag >> 16, tag & 0xFFFF
+            if element == 0:  # group lengths are retired; never copy them
+                del ds[tag]
+                continue
+            if group & 1:
+                if 0x10 <= element <= 0xFF:
+                    creators[(group, element)] = str(ds[tag].value or "")
+                else:
+                    private.append(tag)
+                continue
+            if (group & 0xFF01) in (0x5000, 0x6000):  # curves and overlays
+                if self.graphics:
+                    self._keep(ds[tag])
+                else:
+                    del ds[tag]
+                continue
+            elem = ds[tag]
+            if kept:
+                self._keep(elem)
+                continue
+            action = self.plan.actions.get(tag) or self._default(elem)
+            self._apply(ds, elem, action)
+        if creators or private:
+            self._private(ds, creators, private)
+
+    def _default(self, elem: DataElement) -> Action:
+        vr = elem.VR
+        if vr == "SQ":
+            return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
+        if vr == "UI":
+            if is_class_keyword(elem.keyword or ""):
+                return Action("K", "not in Table E.1-1: class UID kept")
+            return Action("U", "not in Table E.1-1: UID remapped")
+        if vr in ("DA", "DT"):
+            return Action(self.date_default, "not in Table E.1-1: dates follow the date option")
+        if vr == "PN":
+            return Action("D", "not in Table E.1-1: person names replaced")
+        return Action("K", "not in Table E.1-1: kept")
+
+    def _apply(self, ds: Dataset, elem: DataElement, action: Action) -> None:
+        code, vr = action.code, elem.VR
+        if code == "X":
+            del ds[elem.tag]
+        elif code == "Z":
+            elem.value = Sequence() if vr == "SQ" else None
+        elif code == "D":
+            self._dummy(elem)
+        elif code in ("U", "U*"):
+            if vr == "SQ":
+                self._items(elem, kept=False)
+            elif vr == "UI":
+                self._uids(elem)
+            else:
+                self._keep(elem)
+        elif code == "C":
+            self._clean(elem)
+        elif code == "S":
+            self._shift(elem) if vr in ("DA", "DT") else self._keep(elem)
+        elif code == "R":
+            if vr == "SQ":
+                raise ProfileError(f"{action.rule}: a sequence cannot be replaced by text")
+            elem.value = self._fill(action.value or "", vr)
+        else:  # K
+            self._keep(elem)
+
+    def _keep(self, elem: DataElement) -> None:
+        vr = elem.VR
+        if vr == "SQ":
+            self._items(elem, kept=True)
+        elif vr == "UI":
+            self._uids(elem)
+        elif vr in TEXT_VRS:
+            self._scrub_text(elem)
+
+    def _clean(self, elem: DataElement) -> None:
+        vr = elem.VR
+        if vr == "SQ":
+            self._items(elem, kept=False)
+        elif vr in ("DA", "DT"):
+            self._shift(elem)
+        elif vr == "UI":
+            self._uids(elem)
+        elif vr == "PN":
+            self._dummy(elem)
+        elif vr in TEXT_VRS:
+            self._scrub_text(elem)
+
+    def _items(self, elem: DataElement, kept: bool) -> None:
+        for item in elem.value or []:
+            self._walk(item, kept)
+
+    def _dummy(self, elem: DataElement) -> None:
+        vr = elem.VR
+        if vr == "SQ":
+            elem.value = Sequence()
+        elif vr == "UI":
+            self._uids(elem)
+        elif elem.tag == ENCAPSULATED_DOCUMENT:
+            elem.value = PLACEHOLDER_PDF + (b"\0" if len(PLACEHOLDER_PDF) % 2 else b"")
+        elif vr in DUMMY:
+            elem.value = DUMMY[vr][: MAX_LEN.get(vr, 64)]
+        elif vr in ("OB", "OW", "UN", "OD", "OF", "OL", "OV"):
+            elem.value = b"\0\0" if vr in ("OB", "OW", "UN") else b"\0" * 8
+        else:  # binary numbers
+            elem.value = 0
+
+    def _uids(self, elem: DataElement) -> None:
+        if self.retain_uids or not elem.value or is_class_keyword(elem.keyword or ""):
+            return
+        if isinstance(elem.value, (MultiValue, list)):
+            elem.value = [self.remap(str(v)) for v in elem.value]
+        else:
+            elem.value = self.remap(str(elem.value))
+
+    def _shift(self, elem: DataElement) -> None:
+        if not elem.value:
+            return
+        fn = shift_da if elem.VR == "DA" else shift_dt
+        days = self._subject.date_offset
+        values = [fn(str(v), days) for v in _values(elem)]
+        elem.value = None if None in values else (values if len(values) > 1 else values[0])
+
+    def _scrub_text(self, elem: DataElement) -> None:
+        if self._scrub is None or elem.value is None:
+            return
+        table, rx = self._table, self._scrub
+        raw = elem.value
+        multi = isinstance(raw, (MultiValue, list))
+        values = [str(v) for v in (raw if multi else [raw])]
+        new = [rx.sub(lambda m: table.get(m[0].casefold(), ""), v) for v in values]
+        if new != values:
+            elem.value = new if multi else new[0]
+
+    def _fill(self, template: str, vr: str) -> str:
+        text = render(template, self._subject.values)
+        return text[: MAX_LEN[vr]] if vr in MAX_LEN else text
+
+    def _private(self, ds: Dataset, creators: dict[tuple[int, int], str], tags: list[int]) -> None:
+        used: set[tuple[int, int]] = set()
+        for tag in tags:
+            group, element = tag >> 16, tag & 0xFFFF
+            block = (group, element >> 8)
+            creator = creators.get(block) if element >= 0x1000 else None
+            rule = self.plan.private_action(group, creator, element & 0xFF) if creator else None
+            if rule is not None and rule.action == "K":
+                used.add(block)
+                self._keep(ds[tag])
+            else:
+                del ds[tag]
+        for (group, block) in creators:
+            if (group, block) not in used:
+                del ds[(group << 16) | block]
+
+    # -- file meta and markers ----------------------------------------------------
+    def _meta(self, ds: Dataset) -> None:
+        meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+        for tag in list(meta.keys()):
+            if tag not in (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013):
+                del meta[tag]  # source AE title, private information, group length
+        if "TransferSyntaxUID" not in meta:
+            implicit = (getattr(ds, "original_encoding", (False, True)) or (False, True))[0]
+            meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        if "SOPClassUID" in ds:
+            meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        if "SOPInstanceUID" in ds:
+            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.ImplementationVersionName = f"WORKBENCH_{__version__}"[:16]
+        ds.file_meta = meta
+
+    def _markers(self, ds: Dataset, subject: Subject) -> None:
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = self.method
+        seq = Sequence()
+        for value, meaning in self.codes:
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+            seq.append(item)
+        ds.DeidentificationMethodCodeSequence = seq
+        ds.LongitudinalTemporalInformationModified = self.long_flag
+        for key, keyword in TRIAL_TAGS.items():
+            value = subject.values.get(key, "")
+            if value:
+                setattr(ds, keyword, str(value)[:64])
+
+
+def _method_values(profile: Profile) -> list[str]:
+    text = [f"workbench {__version__}", f"profile {profile.name}"[:64],
+            f"sha256 {profile.hash[:16]}", f"PS3.15 E.1-1 {TABLE_EDITION}"]
+    return text
+
+
+class _Values(dict):
+    def __missing__(self, key: str) -> str:
+        raise ProfileError(
+            f"template field {{{key}}} has no value: add a {key!r} column to the lookup table, "
+            f"pass it on the command line (e.g. --site for site_id), or fix the profile. "
+            f"Known fields: {', '.join(sorted(self))}.")
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill a profile template such as ``"{subject_id}_{timepoint}"``."""
+    return template.format_map(_Values(values))

@@ -1,0 +1,35 @@
+"""Which objects need a person to look at their pixels before release."""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+
+#: SOP class UID prefixes whose pixels often carry burned-in text or faces.
+REVIEW_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.7": "secondary capture",
+    "1.2.840.10008.5.1.4.1.1.6.": "ultrasound",
+    "1.2.840.10008.5.1.4.1.1.3.1": "ultrasound multi-frame",
+    "1.2.840.10008.5.1.4.1.1.77.1": "visible light photograph or video",
+}
+REVIEW_MODALITIES = {"OT": "other modality", "US": "ultrasound", "XC": "external camera"}
+
+
+def pixel_review_reason(ds: Dataset) -> str | None:
+    """Why this object's pixels need review, or None when they need none.
+
+    Objects without pixel data never need it. With pixel data: a
+    BurnedInAnnotation of YES, or a secondary-capture, ultrasound,
+    photographic or other-modality class, since the profile has no pixel rule.
+    """
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        return None
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+        return "BurnedInAnnotation is YES"
+    sop = str(ds.get("SOPClassUID", ""))
+    for prefix, what in REVIEW_CLASSES.items():
+        if sop.startswith(prefix):
+            return f"{what} object (SOP class {sop}) may hold burned-in text"
+    modality = str(ds.get("Modality", "")).upper()
+    if modality in REVIEW_MODALITIES:
+        return f"{REVIEW_MODALITIES[modality]} (Modality {modality}) may hold burned-in text"
+    return None

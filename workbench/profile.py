@@ -1,0 +1,377 @@
+"""Load, validate and resolve de-identification profiles.
+
+A profile (YAML, see ``profiles/README.md``) starts from DICOM PS3.15 Table
+E.1-1, adds Annex E options and per-trial overrides, and resolves to a
+:class:`Plan`: one action per attribute, each with the rule that decided it.
+
+Examples
+--------
+>>> p = load_profile("ps315-basic")
+>>> p.plan.action_for(0x00100010).code
+'Z'
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.tag import Tag
+
+from .errors import ProfileError
+
+TABLE_EDITION = "2024b"
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+#: Option keyword -> (Table E.1-1 column, CID 7050 code, code meaning).
+OPTIONS: dict[str, tuple[str, str, str]] = {
+    "retain_safe_private": ("rtnSafePrivOpt", "113111", "Retain Safe Private Option"),
+    "retain_uids": ("rtnUIDsOpt", "113110", "Retain UIDs Option"),
+    "retain_device_identity": ("rtnDevIdOpt", "113109", "Retain Device Identity Option"),
+    "retain_institution_identity": (
+        "rtnInstIdOpt", "113112", "Retain Institution Identity Option"),
+    "retain_patient_characteristics": (
+        "rtnPatCharsOpt", "113108", "Retain Patient Characteristics Option"),
+    "retain_long_full_dates": (
+        "rtnLongFullDatesOpt", "113106",
+        "Retain Longitudinal Temporal Information Full Dates Option"),
+    "retain_long_modified_dates": (
+        "rtnLongModifDatesOpt", "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option"),
+    "clean_descriptors": ("cleanDescOpt", "113105", "Clean Descriptors Option"),
+    "clean_structured_content": (
+        "cleanStructContOpt", "113104", "Clean Structured Content Option"),
+    "clean_graphics": ("cleanGraphOpt", "113103", "Clean Graphics Option"),
+}
+BASIC_CODE = ("113100", "Basic Application Confidentiality Profile")
+
+#: How Table E.1-1's composite codes resolve (documented in profiles/README.md).
+COMPOSITES = {"X/Z": "Z", "X/D": "D", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U*"}
+
+OVERRIDES = {
+    "keep": "K", "remove": "X", "empty": "Z", "dummy": "D", "clean": "C",
+    "hash_uid": "U", "shift_date": "S",
+}
+SUBJECT_SOURCES = {"lookup", "hash", "sequence"}
+LOOKUP_KEYS = {"PatientID", "AccessionNumber"}
+
+
+@dataclass(frozen=True)
+class Action:
+    """What happens to one attribute, and why.
+
+    ``code`` is one of K, X, Z, D, C, U, U* (keep the sequence, remap UIDs
+    inside), S (shift date) or R (replace with ``value``, a template).
+    """
+
+    code: str
+    rule: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class PrivateRule:
+    """Keep or remove private attributes of one creator (optionally one element)."""
+
+    group: int
+    creator: str
+    element: int | None  # element byte within the block, None = whole block
+    action: str  # "K" or "X"
+    rule: str
+
+
+@dataclass
+class Plan:
+    """Resolved actions: standard tags, repeating groups and private rules."""
+
+    actions: dict[int, Action]
+    private: list[PrivateRule]
+    options: frozenset[str]
+
+    def action_for(self, tag: int) -> Action | None:
+        """The action for a standard tag, or None when the profile is silent."""
+        return self.actions.get(tag)
+
+    @cached_property
+    def private_index(self) -> dict[tuple[int, str, int | None], PrivateRule]:
+        return {(r.group, r.creator.strip().upper(), r.element): r for r in self.private}
+
+    def private_action(self, group: int, creator: str, element_byte: int) -> PrivateRule | None:
+        """The rule for private element ``(group, creator, element_byte)``, if any."""
+        key = creator.strip().upper()
+        idx = self.private_index
+        return idx.get((group, key, element_byte)) or idx.get((group, key, None))
+
+
+@dataclass
+class Profile:
+    """A loaded profile: its settings and its resolved :class:`Plan`."""
+
+    name: str
+    title: str
+    source: str
+    path: Path | None
+    options: frozenset[str]
+    select: dict[str, Any]
+    subject_id: dict[str, Any]
+    trial: dict[str, Any]
+    attributes: dict[int, Action]
+    private: list[PrivateRule]
+    output: dict[str, Any]
+    uid_root: str
+    date_range: tuple[int, int]
+    chain: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def plan(self) -> Plan:
+        actions: dict[int, Action] = {}
+        for row in table_rows():
+            if row["tag_int"] is None:
+                continue
+            actions[row["tag_int"]] = resolve_row(row, self.options)
+        actions.update(self.attributes)
+        private = list(self.private)
+        if "retain_safe_private" in self.options:
+            known = {(r.group, r.creator.upper(), r.element) for r in private}
+            for g, creator, el, meaning in safe_private_rows():
+                if (g, creator.upper(), el) not in known:
+                    private.append(PrivateRule(
+                        g, creator, el, "K", f"retain_safe_private: E.3.10-1 ({meaning})"))
+        return Plan(actions, private, self.options)
+
+    @cached_property
+    def hash(self) -> str:
+        """SHA-256 over the resolved settings, recorded in every output."""
+        blob = json.dumps(
+            {"chain": self.raw, "table": TABLE_EDITION}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def trial_key(self) -> str:
+        """The key under which the store keeps this trial's secret and linkage."""
+        return str(self.trial.get("protocol_id") or self.name)
+
+
+# --- Table E.1-1 -----------------------------------------------------------------
+
+def _parse_table_tag(text: str) -> int | None:
+    m = re.fullmatch(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)", text.upper())
+    return int(m[1] + m[2], 16) if m else None
+
+
+_TABLE: list[dict[str, Any]] | None = None
+
+
+def table_rows() -> list[dict[str, Any]]:
+    """Rows of PS3.15 Table E.1-1 (vendored), each with ``tag_int`` (None for patterns)."""
+    global _TABLE
+    if _TABLE is None:
+        text = resources.files("workbench").joinpath("data/ps3.15-table-e1-1.json").read_text()
+        rows = json.loads(text)
+        for row in rows:
+            row["tag_int"] = _parse_table_tag(row["tag"])
+        _TABLE = rows
+    return _TABLE
+
+
+def safe_private_rows() -> list[tuple[int, str, int, str]]:
+    """PS3.15 Table E.3.10-1 as (group, creator, element byte, meaning)."""
+    text = resources.files("workbench").joinpath(
+        "data/ps3.15-table-e3.10-1-safe-private.csv").read_text()
+    return [(int(r["group"], 16), r["private_creator"], int(r["element"][2:], 16), r["meaning"])
+            for r in csv.DictReader(text.splitlines())]
+
+
+def resolve_row(row: dict[str, Any], options: frozenset[str]) -> Action:
+    """Resolve one table row under ``options``: K beats C beats the basic action."""
+    found = [(opt, row[col]) for opt, (col, _, _) in OPTIONS.items()
+             if opt in options and row.get(col)]
+    for wanted in ("K", "C"):
+        for opt, code in found:
+            if code == wanted:
+                return Action(code, f"{opt}: {code} (Table E.1-1)")
+    basic = row["basicProfile"]
+    code = COMPOSITES.get(basic, basic)
+    why = f"basic profile: {basic}" + (f" -> {code}" if code != basic else "")
+    return Action(code, why + " (Table E.1-1)")
+
+
+# --- loading ---------------------------------------------------------------------
+
+def _search_path() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(":") if p]
+    return [*extra, PROFILES_DIR]
+
+
+def find_profile(name: str | os.PathLike) -> Path:
+    """The YAML file for a profile name or path."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    for folder in _search_path():
+        candidate = folder / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(n for n, _, _ in list_profiles())) or "none"
+    raise ProfileError(
+        f"no profile named {name!r}; shipped profiles: {known}. "
+        "Pass a path to a .yaml file or add its folder to WORKBENCH_PROFILE_PATH.")
+
+
+def list_profiles() -> list[tuple[str, str, Path]]:
+    """(name, title, path) of every profile on the search path."""
+    seen: dict[str, tuple[str, str, Path]] = {}
+    for folder in _search_path():
+        for f in sorted(folder.glob("*.yaml")):
+            if f.stem in seen:
+                continue
+            try:
+                title = (yaml.safe_load(f.read_text()) or {}).get("title", "")
+            except yaml.YAMLError:
+                title = "(unreadable YAML)"
+            seen[f.stem] = (f.stem, title, f)
+    return sorted(seen.values())
+
+
+def _read_chain(path: Path, seen: tuple[str, ...] = ()) -> list[tuple[Path, dict]]:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML ({exc}); fix the file and retry.") from exc
+    if not isinstance(doc, dict):
+        raise ProfileError(f"{path}: a profile is a YAML mapping; see profiles/README.md.")
+    name = doc.get("name", path.stem)
+    if name in seen:
+        raise ProfileError(f"{path}: 'base:' chain loops back to {name!r}.")
+    base = doc.get("base")
+    chain = _read_chain(find_profile(base), (*seen, name)) if base else []
+    return [*chain, (path, doc)]
+
+
+KNOWN_KEYS = {"name", "title", "source", "base", "table", "options", "select", "subject_id",
+              "trial", "attributes", "private", "output", "uid_root", "dates", "pixels"}
+
+
+def load_profile(name: str | os.PathLike) -> Profile:
+    """Load a profile by name or path, following ``base:`` and validating every rule."""
+    path = find_profile(name)
+    chain = _read_chain(path)
+    merged: dict[str, Any] = {"options": [], "select": {}, "subject_id": {}, "trial": {},
+                              "attributes": {}, "private": [], "output": {}, "dates": {}}
+    for p, doc in chain:
+        unknown = set(doc) - KNOWN_KEYS
+        if unknown:
+            raise ProfileError(f"{p}: unknown key(s) {sorted(unknown)}; "
+                               f"allowed: {sorted(KNOWN_KEYS)}.")
+        for opt in doc.get("options") or []:
+            if opt not in OPTIONS:
+                raise ProfileError(f"{p}: unknown option {opt!r}; choose from {list(OPTIONS)}.")
+            if opt not in merged["options"]:
+                merged["options"].append(opt)
+        for key in ("select", "subject_id", "trial", "output", "dates"):
+            if key in doc:
+                if key in ("select", "subject_id"):
+                    merged[key] = dict(doc[key] or {})
+                else:
+                    merged[key].update(doc[key] or {})
+        merged["attributes"].update({str(k): v for k, v in (doc.get("attributes") or {}).items()})
+        merged["private"].extend(doc.get("private") or [])
+        for key in ("name", "title", "source", "uid_root"):
+            if key in doc:
+                merged[key] = doc[key]
+    top = chain[-1][1]
+    merged["name"] = top.get("name", path.stem)
+    opts = frozenset(merged["options"])
+    if {"retain_long_full_dates", "retain_long_modified_dates"} <= opts:
+        raise ProfileError(f"{path}: choose one of retain_long_full_dates and "
+                           "retain_long_modified_dates, not both.")
+    _check_subject_rule(path, merged["subject_id"])
+    dates = merged["dates"].get("offset_days", [-3650, -365])
+    if not (isinstance(dates, list) and len(dates) == 2 and int(dates[0]) <= int(dates[1])):
+        raise ProfileError(f"{path}: dates.offset_days must be [low, high] whole days.")
+    root = str(merged.get("uid_root", "2.25"))
+    if not re.fullmatch(r"[1-9]\d*(\.(0|[1-9]\d*))*", root) or len(root) > 40:
+        raise ProfileError(f"{path}: uid_root {root!r} is not a valid UID root of <= 40 chars.")
+    return Profile(
+        name=merged["name"], title=merged.get("title", ""), source=merged.get("source", ""),
+        path=path, options=opts, select=merged["select"], subject_id=merged["subject_id"],
+        trial=merged["trial"],
+        attributes={tag: act for k, v in merged["attributes"].items()
+                    for tag, act in [_parse_override(path, k, v)]},
+        private=[_parse_private(path, r) for r in merged["private"]],
+        output=merged["output"], uid_root=root, date_range=(int(dates[0]), int(dates[1])),
+        chain=[p.stem for p, _ in chain], raw={p.stem: d for p, d in chain},
+    )
+
+
+def _check_subject_rule(path: Path, rule: dict) -> None:
+    src = rule.get("from", "hash")
+    if src not in SUBJECT_SOURCES:
+        raise ProfileError(f"{path}: subject_id.from must be one of {sorted(SUBJECT_SOURCES)}.")
+    if src == "lookup":
+        if rule.get("key") not in LOOKUP_KEYS or not rule.get("column"):
+            raise ProfileError(f"{path}: a lookup subject_id needs key ({' or '.join(LOOKUP_KEYS)})"
+                               " and column (the CSV column holding the pseudonym).")
+
+
+def parse_tag(text: str) -> int:
+    """A tag from a keyword or ``(gggg,eeee)``."""
+    m = re.fullmatch(r"\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?", text)
+    if m:
+        return int(m[1] + m[2], 16)
+    tag = tag_for_keyword(text)
+    if tag is None:
+        raise ProfileError(f"unknown attribute {text!r}: use a DICOM keyword as pydicom spells "
+                           "it (e.g. PatientName) or a tag as (gggg,eeee).")
+    return int(tag)
+
+
+def _parse_override(path: Path, key: str, value: Any) -> tuple[int, Action]:
+    try:
+        tag = parse_tag(key)
+    except ProfileError as exc:
+        raise ProfileError(f"{path}: {exc}") from None
+    label = keyword_for_tag(tag) or str(Tag(tag))
+    rule = f"{path.stem}: {label}"
+    if isinstance(value, str) and value in OVERRIDES:
+        return tag, Action(OVERRIDES[value], f"{rule}: {value}")
+    if isinstance(value, dict) and set(value) == {"replace"}:
+        return tag, Action("R", f"{rule}: replace with {value['replace']!r}", str(value["replace"]))
+    raise ProfileError(f"{path}: attribute {key}: {value!r} is not an action; use one of "
+                       f"{sorted(OVERRIDES)} or {{replace: \"template\"}}.")
+
+
+def _parse_private(path: Path, rule: Any) -> PrivateRule:
+    if not isinstance(rule, dict) or not {"group", "creator"} <= set(rule):
+        raise ProfileError(f"{path}: private rule {rule!r} needs group and creator.")
+    try:
+        group = int(str(rule["group"]), 16)
+    except ValueError:
+        raise ProfileError(f"{path}: private group {rule['group']!r} is not hex.") from None
+    if group % 2 == 0:
+        raise ProfileError(f"{path}: private group {rule['group']} must be odd.")
+    el = rule.get("element")
+    element = None
+    if el is not None:
+        m = re.fullmatch(r"(?i)xx([0-9a-f]{2})", str(el))
+        if not m:
+            raise ProfileError(f"{path}: private element {el!r} must look like 'xx00' "
+                               "(the byte within the creator's block).")
+        element = int(m[1], 16)
+    action = OVERRIDES.get(rule.get("action", "keep"))
+    if action not in ("K", "X"):
+        raise ProfileError(f"{path}: private rules keep or remove; got {rule.get('action')!r}.")
+    where = f"({rule['group']},{el or 'xxxx'}) {rule['creator']!r}"
+    return PrivateRule(group, str(rule["creator"]), element, action,
+                       f"{path.stem}: private {where}: {rule.get('action', 'keep')}")

@@ -1,0 +1,157 @@
+"""The site's local state database (SQLite).
+
+Holds each trial's secret, the linkage key (original patient ID and name to
+pseudonym), date offsets, study states and an append-only audit log. It
+never goes inside an output folder and nothing from it is written into an
+output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from platformdirs import user_data_dir
+
+from .errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    trial TEXT PRIMARY KEY, secret TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (
+    trial TEXT NOT NULL, key_field TEXT NOT NULL, key_value TEXT NOT NULL,
+    patient_id TEXT, patient_name TEXT, subject_id TEXT NOT NULL, method TEXT NOT NULL,
+    created TEXT NOT NULL, PRIMARY KEY (trial, key_field, key_value));
+CREATE TABLE IF NOT EXISTS date_offsets (
+    trial TEXT NOT NULL, patient_id TEXT NOT NULL, offset_days INTEGER NOT NULL,
+    PRIMARY KEY (trial, patient_id));
+CREATE TABLE IF NOT EXISTS studies (
+    trial TEXT NOT NULL, study_uid TEXT NOT NULL, new_study_uid TEXT, subject_id TEXT,
+    state TEXT NOT NULL, files INTEGER, quarantined INTEGER, detail TEXT, profile_hash TEXT,
+    updated TEXT NOT NULL, PRIMARY KEY (trial, study_uid));
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT, event TEXT NOT NULL,
+    detail TEXT);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+def default_path() -> Path:
+    """Per-user default location (``WORKBENCH_STORE`` overrides it)."""
+    env = os.environ.get("WORKBENCH_STORE")
+    return Path(env) if env else Path(user_data_dir("workbench")) / "workbench.sqlite"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """Open (creating if needed) the state database at ``path``."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path)
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the state database {self.path}: {exc}; "
+                             "pass --store with a writable path.") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def check_outside(self, folder: str | os.PathLike) -> None:
+        """Refuse a store inside ``folder`` (an output must never carry the linkage key)."""
+        folder = Path(folder).resolve()
+        if folder == self.path.resolve().parent or folder in self.path.resolve().parents:
+            raise StoreError(f"the state database {self.path} is inside {folder}; it holds the "
+                             "linkage key and must stay outside any output. Use --store elsewhere.")
+
+    # -- trial secret -------------------------------------------------------------
+    def trial_secret(self, trial: str, create: bool = True) -> bytes:
+        """The trial's secret, created (random, 256 bits) on first use."""
+        row = self.db.execute("SELECT secret FROM trials WHERE trial=?", (trial,)).fetchone()
+        if row:
+            return bytes.fromhex(row[0])
+        if not create:
+            raise StoreError(f"the state database {self.path} holds no secret for trial {trial!r}; "
+                             "pass the --store used for de-identification or --trial-secret-file.")
+        secret = secrets.token_bytes(32)
+        with self.db:
+            self.db.execute("INSERT INTO trials VALUES (?,?,?)", (trial, secret.hex(), _now()))
+        self.audit(trial, "secret-created", {})
+        return secret
+
+    # -- linkage ------------------------------------------------------------------
+    def pseudonyms(self, trial: str, key_field: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT key_value, subject_id FROM subjects WHERE trial=? AND "
+                               "key_field=?", (trial, key_field))
+        return dict(rows.fetchall())
+
+    def add_pseudonyms(self, trial: str, key_field: str, method: str,
+                       rows: Iterable[tuple[str, str, str, str]]) -> None:
+        """Record (key_value, patient_id, patient_name, subject_id) links, keeping old ones."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO subjects VALUES (?,?,?,?,?,?,?,?)",
+                [(trial, key_field, k, pid, name, sid, method, _now()) for k, pid, name, sid in rows])
+
+    def date_offsets(self, trial: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT patient_id, offset_days FROM date_offsets WHERE trial=?",
+                               (trial,))
+        return dict(rows.fetchall())
+
+    def add_date_offsets(self, trial: str, offsets: dict[str, int]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO date_offsets VALUES (?,?,?)",
+                                [(trial, k, v) for k, v in offsets.items()])
+
+    # -- studies and audit ----------------------------------------------------------
+    def set_study(self, trial: str, study_uid: str, *, new_study_uid: str, subject_id: str,
+                  state: str, files: int, quarantined: int, detail: str, profile_hash: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (trial, study_uid, new_study_uid, subject_id, state, files, quarantined, detail,
+                 profile_hash, _now()))
+
+    def studies(self, trial: str) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM studies WHERE trial=? ORDER BY subject_id", (trial,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def audit(self, trial: str | None, event: str, detail: dict) -> None:
+        with self.db:
+            self.db.execute("INSERT INTO audit (at, trial, event, detail) VALUES (?,?,?,?)",
+                            (_now(), trial, event, json.dumps(detail, sort_keys=True)))
+
+    def audit_log(self, trial: str | None = None) -> list[dict]:
+        sql, args = "SELECT seq, at, trial, event, detail FROM audit", ()
+        if trial:
+            sql, args = sql + " WHERE trial=?", (trial,)
+        rows = self.db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [dict(zip(("seq", "at", "trial", "event", "detail"), r)) for r in rows]
+
+    def export_keys(self, out, trial: str | None = None) -> int:
+        """Write the linkage key as CSV to a text stream; returns the row count."""
+        sql = ("SELECT s.trial, s.key_field, s.key_value, s.patient_id, s.patient_name, "
+               "s.subject_id, s.method, d.offset_days, s.created FROM subjects s LEFT JOIN "
+               "date_offsets d ON d.trial=s.trial AND d.patient_id=s.patient_id")
+        rows = self.db.execute(sql + (" WHERE s.trial=?" if trial else "") + " ORDER BY 1, 6",
+                               (trial,) if trial else ()).fetchall()
+        w = csv.writer(out)
+        w.writerow(["trial", "key_field", "key_value", "patient_id", "patient_name",
+                    "subject_id", "method", "date_offset_days", "created"])
+        w.writerows(rows)
+        return len(rows)

@@ -1,0 +1,193 @@
+"""Independent verification of de-identified output.
+
+This is a second code path, written apart from the engine: it re-parses the
+output bytes and checks them against the identity read from the matching
+input and against the profile's plan. It never trusts what the engine did.
+
+Checks, per output file:
+
+* the file parses, and PatientIdentityRemoved / DeidentificationMethod are present;
+* no attribute the profile removes is present at any depth, no private
+  attribute survives without a creator-aware keep rule, no overlay or curve
+  survives unless Clean Graphics is on;
+* no identifying value of the input (name components of three or more
+  letters, IDs, accession number, birth date, address, phone numbers, and
+  the institution and UIDs unless the profile keeps them) occurs in any
+  element value or in the file's bytes outside the pixel data, matched as a
+  whole token in the dataset's character set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from io import BytesIO
+
+from pydicom import dcmread
+from pydicom.charset import convert_encodings
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from .profile import Profile
+
+STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                        "TM", "UC", "UI", "UR", "UT"})
+NAME_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName")
+ID_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber")
+PERSONAL = ("PatientBirthDate", "PatientAddress", "PatientTelephoneNumbers")
+INSTITUTION = ("InstitutionName", "InstitutionAddress")
+UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Identifying values read from an input file: value -> what it is."""
+
+    values: tuple[tuple[str, str], ...]
+
+
+def identity_of(ds: Dataset, profile: Profile) -> Identity:
+    """Collect the identifying values of an input dataset that must not reach the output."""
+    found: dict[str, str] = {}
+
+    def add(value, what: str, min_len: int = 3) -> None:
+        for v in value if isinstance(value, (list, MultiValue)) else [value]:
+            text = str(v).strip() if v is not None else ""
+            if len(text) >= min_len:
+                found.setdefault(text, what)
+
+    for kw in NAME_KEYWORDS:
+        for v in _as_list(ds.get(kw)):
+            for part in re.split(r"[\^=,\s]+", str(v)):
+                if sum(ch.isalpha() for ch in part) >= 3:
+                    found.setdefault(part, f"{kw} component")
+    for kw in ID_KEYWORDS + PERSONAL:
+        add(_as_list(ds.get(kw)), kw)
+    for item in _as_list(ds.get("OtherPatientIDsSequence")):
+        add(item.get("PatientID"), "OtherPatientIDsSequence/PatientID")
+    if "retain_institution_identity" not in profile.options:
+        for kw in INSTITUTION:
+            add(_as_list(ds.get(kw)), kw)
+    if "retain_uids" not in profile.options:
+        for kw in UID_KEYWORDS:
+            add(_as_list(ds.get(kw)), kw)
+    return Identity(tuple(sorted(found.items())))
+
+
+def _as_list(elem) -> list:
+    value = getattr(elem, "value", elem)
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, MultiValue)) else [value]
+
+
+@lru_cache(maxsize=256)
+def _text_matcher(identity: Identity):
+    if not identity.values:
+        return None
+    alternation = "|".join(re.escape(v) for v, _ in sorted(identity.values, key=lambda x: -len(x[0])))
+    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.IGNORECASE)
+
+
+def _byte_matcher(identity: Identity, encodings: tuple[str, ...]):
+    needles = set()
+    for value, _ in identity.values:
+        for enc in encodings:
+            try:
+                raw = value.encode(enc)
+            except (UnicodeEncodeError, LookupError):
+                continue
+            needles.update({raw, raw.upper(), raw.lower()})
+    if not needles:
+        return None
+    alternation = b"|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+    return re.compile(rb"(?<![A-Za-z0-9\x80-\xff])(?:" + alternation + rb")(?![A-Za-z0-9\x80-\xff])")
+
+
+def _header_bytes(data: bytes) -> bytes:
+    """The file's bytes with the top-level pixel data value cut out."""
+    for tag in PIXEL_TAGS:
+        pos = data.rfind(tag)
+        if pos < 0:
+            continue
+        length = int.from_bytes(data[pos + 8:pos + 12], "little")
+        if length == 0xFFFFFFFF:
+            end = data.find(b"\xfe\xff\xdd\xe0", pos)
+            end = len(data) if end < 0 else end + 8
+        else:
+            end = pos + 12 + length
+        return data[:pos] + data[end:]
+    return data
+
+
+def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
+    """Problems found in one output file (an empty list means verified)."""
+    try:
+        ds = dcmread(BytesIO(data))
+        ds.decode()
+    except Exception as exc:
+        return [f"output does not parse: {type(exc).__name__}: {exc}"]
+    problems: list[str] = []
+    if str(ds.get("PatientIdentityRemoved", "")) != "YES":
+        problems.append("PatientIdentityRemoved is not YES")
+    if "DeidentificationMethod" not in ds and "DeidentificationMethodCodeSequence" not in ds:
+        problems.append("DeidentificationMethod is missing")
+    removed = {t for t, a in profile.plan.actions.items() if a.code == "X"}
+    kept_sequences = {t for t, a in profile.plan.actions.items() if a.code == "K"}
+    matcher = _text_matcher(identity)
+    _walk(ds, "", removed, kept_sequences, profile, matcher, identity, problems, kept=False)
+    encodings = tuple(convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"))
+    rx = _byte_matcher(identity, encodings + ("ascii",))
+    if rx is not None:
+        hit = rx.search(_header_bytes(data))
+        if hit is not None:
+            what = _what(identity, hit[0], encodings)
+            problems.append(f"{what} of the input found in the file bytes outside the pixel data")
+    return problems
+
+
+def _what(identity: Identity, raw: bytes, encodings: tuple[str, ...]) -> str:
+    for value, what in identity.values:
+        for enc in encodings + ("ascii",):
+            try:
+                if value.encode(enc).lower() == raw.lower():
+                    return what
+            except (UnicodeEncodeError, LookupError):
+                continue
+    return "an identifying value"
+
+
+def _walk(ds: Dataset, path: str, removed: set[int], kept_sequences: set[int], profile: Profile,
+          matcher, identity: Identity, problems: list[str], kept: bool) -> None:
+    creators = {}
+    for elem in ds:
+        tag, group, element = int(elem.tag), elem.tag.group, elem.tag.element
+        here = f"{path}{elem.keyword or elem.tag}"
+        if group & 1 and 0x10 <= element <= 0xFF:
+            creators[(group, element)] = str(elem.value or "")
+            continue
+        if group & 1:
+            creator = creators.get((group, element >> 8)) if element >= 0x1000 else None
+            rule = profile.plan.private_action(group, creator, element & 0xFF) if creator else None
+            if rule is None or rule.action != "K":
+                problems.append(f"private attribute {elem.tag} ({creator or 'no creator'}) "
+                                "present without a keep rule")
+        elif (group & 0xFF01) in (0x5000, 0x6000) and "clean_graphics" not in profile.options:
+            problems.append(f"overlay/curve attribute {elem.tag} present")
+        elif not kept and tag in removed:
+            problems.append(f"{here} is present but the profile removes it")
+        if elem.VR == "SQ":
+            inner_kept = kept or tag in kept_sequences
+            for i, item in enumerate(elem.value or []):
+                _walk(item, f"{here}[{i}]/", removed, kept_sequences, profile, matcher, identity,
+                      problems, inner_kept)
+        elif matcher is not None and elem.VR in STRING_VRS and elem.value not in (None, ""):
+            for v in _as_list(elem.value):
+                hit = matcher.search(str(v))
+                if hit:
+                    what = dict((k.casefold(), w) for k, w in identity.values).get(
+                        hit[0].casefold(), "an identifying value")
+                    problems.append(f"{what} of the input found in {here}")
+                    break
