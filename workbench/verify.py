@@ -28,6 +28,7 @@ from pydicom import dcmread
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from .profile import Profile
 
@@ -38,6 +39,9 @@ ID_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber")
 PERSONAL = ("PatientBirthDate", "PatientAddress", "PatientTelephoneNumbers")
 INSTITUTION = ("InstitutionName", "InstitutionAddress")
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+#: Placeholder words that identify nobody (and that de-identifiers write themselves).
+PLACEHOLDERS = frozenset({"anonymous", "anonymized", "anonymised", "anon", "unknown", "patient",
+                          "test", "none", "removed", "unspecified", "phantom"})
 PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
 
 
@@ -61,7 +65,7 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     for kw in NAME_KEYWORDS:
         for v in _as_list(ds.get(kw)):
             for part in re.split(r"[\^=,\s]+", str(v)):
-                if sum(ch.isalpha() for ch in part) >= 3:
+                if sum(ch.isalpha() for ch in part) >= 3 and part.casefold() not in PLACEHOLDERS:
                     found.setdefault(part, f"{kw} component")
     for kw in ID_KEYWORDS + PERSONAL:
         add(_as_list(ds.get(kw)), kw)
@@ -80,7 +84,7 @@ def _as_list(elem) -> list:
     value = getattr(elem, "value", elem)
     if value is None or value == "":
         return []
-    return list(value) if isinstance(value, (list, MultiValue)) else [value]
+    return list(value) if isinstance(value, (list, MultiValue, Sequence)) else [value]
 
 
 @lru_cache(maxsize=256)

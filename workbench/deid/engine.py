@@ -33,7 +33,7 @@ DUMMY = {
     "PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
     "ST": "ANONYMIZED", "UT": "ANONYMIZED", "UC": "ANONYMIZED", "CS": "ANONYMIZED",
     "AE": "ANONYMIZED", "AS": "000D", "DA": "19000101", "DT": "19000101000000",
-    "TM": "000000", "DS": "0", "IS": "0", "UR": "",
+    "TM": "000000", "DS": "0", "IS": "0", "UR": "urn:uuid:00000000-0000-0000-0000-000000000000",
 }
 #: A one-page PDF that replaces an encapsulated document under the D action.
 PLACEHOLDER_PDF = (
@@ -89,7 +89,7 @@ def _values(elem) -> list:
     value = elem.value if isinstance(elem, DataElement) else elem
     if value is None or value == "":
         return []
-    return list(value) if isinstance(value, (MultiValue, list)) else [value]
+    return list(value) if isinstance(value, (MultiValue, list, Sequence)) else [value]
 
 
 @lru_cache(maxsize=256)
@@ -204,7 +204,7 @@ class Engine:
             if vr == "SQ":
                 self._items(elem, kept=False)
             elif vr == "UI":
-                self._uids(elem)
+                self._uids(elem, listed=True)
             else:
                 self._keep(elem)
         elif code == "C":
@@ -215,7 +215,7 @@ class Engine:
             if vr == "SQ":
                 raise ProfileError(f"{action.rule}: a sequence cannot be replaced by text")
             elem.value = self._fill(action.value or "", vr)
-        else:  # K
+        elif vr != "UI":  # K; an explicitly kept UID stays as it is
             self._keep(elem)
 
     def _keep(self, elem: DataElement) -> None:
@@ -234,7 +234,7 @@ class Engine:
         elif vr in ("DA", "DT"):
             self._shift(elem)
         elif vr == "UI":
-            self._uids(elem)
+            self._uids(elem, listed=True)
         elif vr == "PN":
             self._dummy(elem)
         elif vr in TEXT_VRS:
@@ -249,7 +249,7 @@ class Engine:
         if vr == "SQ":
             elem.value = Sequence()
         elif vr == "UI":
-            self._uids(elem)
+            self._uids(elem, listed=True)
         elif elem.tag == ENCAPSULATED_DOCUMENT:
             elem.value = PLACEHOLDER_PDF + (b"\0" if len(PLACEHOLDER_PDF) % 2 else b"")
         elif vr in DUMMY:
@@ -259,13 +259,15 @@ class Engine:
         else:  # binary numbers
             elem.value = 0
 
-    def _uids(self, elem: DataElement) -> None:
-        if self.retain_uids or not elem.value or is_class_keyword(elem.keyword or ""):
+    def _uids(self, elem: DataElement, listed: bool = False) -> None:
+        """Remap UIDs. An attribute the profile lists for U is always remapped; others
+        are left alone under Retain UIDs, and class UIDs are never remapped."""
+        if not elem.value:
             return
-        if isinstance(elem.value, (MultiValue, list)):
-            elem.value = [self.remap(str(v)) for v in elem.value]
-        else:
-            elem.value = self.remap(str(elem.value))
+        if not listed and (self.retain_uids or is_class_keyword(elem.keyword or "")):
+            return
+        new = [remap_uid(str(v), self.secret, self.root) for v in _values(elem)]
+        elem.value = new if len(new) > 1 else new[0]
 
     def _shift(self, elem: DataElement) -> None:
         if not elem.value:
@@ -287,7 +289,7 @@ class Engine:
             elem.value = new if multi else new[0]
 
     def _fill(self, template: str, vr: str) -> str:
-        text = render(template, self._subject.values)
+        text = render(template, {"subject_id": self._subject.subject_id, **self._subject.values})
         return text[: MAX_LEN[vr]] if vr in MAX_LEN else text
 
     def _private(self, ds: Dataset, creators: dict[tuple[int, int], str], tags: list[int]) -> None:

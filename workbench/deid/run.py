@@ -120,7 +120,20 @@ def _truncated(ds) -> str | None:
 
 
 def process(task: Task) -> Outcome:
-    """Read, de-identify, verify and write one file (runs in a worker)."""
+    """Read, de-identify, verify and write one file (runs in a worker).
+
+    Any failure becomes a quarantine reason for this file; the batch goes on.
+    """
+    try:
+        return _process(task)
+    except (WorkbenchError, OSError):
+        raise
+    except Exception as exc:
+        return _quarantine_input(task, f"internal error, file not released: "
+                                       f"{type(exc).__name__}: {exc}")
+
+
+def _process(task: Task) -> Outcome:
     w = _WORKER
     profile, engine = w["profile"], w["engine"]
     try:
@@ -134,8 +147,6 @@ def process(task: Task) -> Outcome:
     review = pixel_review_reason(ds)
     try:
         data = engine.to_bytes(engine.deidentify(ds, task.subject))
-    except WorkbenchError:
-        raise
     except Exception as exc:
         return _quarantine_input(task, f"de-identification failed: {type(exc).__name__}: {exc}")
     problems = verify.check(data, identity, profile)
