@@ -214,12 +214,12 @@ def _search_path() -> list[Path]:
     return [*extra, PROFILES_DIR]
 
 
-def find_profile(name: str | os.PathLike) -> Path:
-    """The YAML file for a profile name or path."""
+def find_profile(name: str | os.PathLike, near: Path | None = None) -> Path:
+    """The YAML file for a profile name or path (``near``: a folder searched first)."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         return p
-    for folder in _search_path():
+    for folder in ([near] if near else []) + _search_path():
         candidate = folder / f"{name}.yaml"
         if candidate.is_file():
             return candidate
@@ -255,7 +255,7 @@ def _read_chain(path: Path, seen: tuple[str, ...] = ()) -> list[tuple[Path, dict
     if name in seen:
         raise ProfileError(f"{path}: 'base:' chain loops back to {name!r}.")
     base = doc.get("base")
-    chain = _read_chain(find_profile(base), (*seen, name)) if base else []
+    chain = _read_chain(find_profile(base, path.parent), (*seen, name)) if base else []
     return [*chain, (path, doc)]
 
 

@@ -378,13 +378,13 @@ def _subject(head: Instance, profile: Profile, sid: str, offset: int, row: dict,
         study_date = ""
     values = {**base, **row, "subject_id": sid, "StudyDate": study_date,
               "Modality": head.modality}
-    for key, template in profile.trial.items():
-        if isinstance(template, str) and key not in ("timepoint",):
-            values.setdefault(key, template)
-    trial = {k: render(v, values) for k, v in profile.trial.items()
-             if isinstance(v, str) and k != "timepoint"}
-    values.update(trial)
-    values["timepoint"] = render(str(profile.trial.get("timepoint", "")), values)
+    trial = profile.trial
+    values["timepoint"] = render(str(trial.get("timepoint", "")), values)
+    for key, template in trial.items():
+        if isinstance(template, str) and key != "timepoint":
+            text = render(template, values)
+            if text or key not in values:
+                values[key] = text
     replacements = tuple(sorted((k, sid) for k in patient_keys))
     return Subject(sid, offset, values, replacements)
 
