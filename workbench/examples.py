@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
 from pydicom.pixels import pack_bits
@@ -191,9 +194,15 @@ class _Study:
     event_id: str
     day: date
     start: datetime
+    label: str
+    procedure: str
     description: str
-    folder: str
     series: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def folder(self) -> str:
+        """Study folder name: date and label."""
+        return f"{_da(self.day)}_{self.label}"
 
 
 @dataclass
@@ -220,6 +229,7 @@ class _Person:
     staff: list[str]
     dose_bq: float
     injection: datetime
+    pet_start: datetime
     ref_patient_uid: str
     studies: list[_Study]
 
@@ -240,8 +250,8 @@ class _Person:
 
     def age_on(self, day: date) -> str:
         """PatientAge (AS) on a given day."""
-        years = day.year - self.birth.year - ((day.month, day.day) < (self.birth.month, self.birth.day))
-        return f"{years:03d}Y"
+        before_birthday = (day.month, day.day) < (self.birth.month, self.birth.day)
+        return f"{day.year - self.birth.year - before_birthday:03d}Y"
 
 
 @dataclass
@@ -343,6 +353,11 @@ class _Writer:
         ds.save_as(path, enforce_file_format=True)
         return rel
 
+    def add(self, series: dict[str, Any], ds: Dataset, name: str) -> None:
+        """Save ``ds`` as file ``name`` of ``series`` and register it there."""
+        series["files"].append(self.save(ds, f"{series['folder']}/{name}"))
+        series["sop_uids"].append(ds.SOPInstanceUID)
+
     def plant(
         self, p: _Person, value: str, where: str, kind: str, path: str, in_pixels: bool = False
     ) -> None:
@@ -360,8 +375,12 @@ class _Writer:
 
 
 def _ds(value: float) -> str:
-    """Format a float as a DICOM DS string (at most 16 characters)."""
-    return f"{value:.8g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.6g}"
+    """Format a float as a DICOM DS string of at most 16 characters."""
+    for digits in range(12, 0, -1):
+        text = f"{value:.{digits}g}"
+        if len(text) <= 16:
+            return text
+    raise ValueError(f"cannot format {value!r} as DS")
 
 
 def _da(day: date) -> str:
@@ -500,7 +519,9 @@ def _pdf(lines: list[str]) -> bytes:
     return bytes(out)
 
 
-def _draw_unique(rng: np.random.Generator, used: set[str], make: Any) -> str:
+def _draw_unique(
+    rng: np.random.Generator, used: set[str], make: Callable[[np.random.Generator], str]
+) -> str:
     """Draw ``make(rng)`` until the value is not in ``used``; record it."""
     value = make(rng)
     while value in used:
@@ -522,7 +543,11 @@ def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Per
     injection = datetime.combine(day_a, datetime.min.time()) + timedelta(
         minutes=int(450 + rng.integers(0, 240)), seconds=int(rng.integers(0, 60))
     )
-    uptake = timedelta(minutes=int(rng.integers(55, 71)))
+    pet_start = injection + timedelta(minutes=int(rng.integers(55, 71)))
+    day_b = day_a + timedelta(days=90)
+    mr_start = datetime.combine(day_b, datetime.min.time()) + timedelta(
+        hours=10, minutes=int(rng.integers(0, 120))
+    )
     patient_id = _draw_unique(rng, used, lambda r: str(r.integers(10_000_000, 100_000_000)))
     other_id = _draw_unique(rng, used, lambda r: str(r.integers(1_000_000_000, 10_000_000_000)))
     address = site.address_format.format(
@@ -535,10 +560,9 @@ def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Per
     height = round(float(rng.uniform(1.52, 1.92)), 2)
     dose = round(float(rng.uniform(250e6, 420e6)), -5)
     studies = []
-    for label, day, start, description in (
-        ("PETCT", day_a, injection + uptake - timedelta(minutes=4), f"PET-CT WB {surname}"),
-        ("MR", day_a + timedelta(days=90), datetime.combine(day_a + timedelta(days=90), datetime.min.time())
-         + timedelta(hours=10, minutes=int(rng.integers(0, 120))), "MR THORAX"),
+    for label, start, procedure, description in (
+        ("PETCT", pet_start - timedelta(minutes=4), "PET-CT whole body", f"PET-CT WB {surname}"),
+        ("MR", mr_start, "MR thorax", "MR THORAX"),
     ):
         accession = _draw_unique(
             rng, used, lambda r: f"{site.accession_prefix}{int(r.integers(0, 10_000_000)):07d}"
@@ -549,10 +573,11 @@ def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Per
                 uid=w.uid(index, label, "study"),
                 accession=accession,
                 event_id=event_id,
-                day=day,
+                day=start.date(),
                 start=start,
+                label=label,
+                procedure=procedure,
                 description=description,
-                folder=f"{_da(day)}_{label}",
             )
         )
     return _Person(
@@ -576,6 +601,7 @@ def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Per
         staff=staff,
         dose_bq=dose,
         injection=injection,
+        pet_start=pet_start,
         ref_patient_uid=w.uid(index, "patient"),
         studies=studies,
     )
@@ -611,7 +637,7 @@ def _base(
     ds.ReferringPhysicianName = p.staff[0]
     ds.StationName = site.station
     ds.StudyDescription = study.description
-    ds.ProcedureCodeSequence = [_code(study.folder[9:], "99RIS", study.description.split(" WB")[0])]
+    ds.ProcedureCodeSequence = [_code(study.label, "99RIS", study.procedure)]
     ds.SeriesDescription = series["description"]
     ds.PerformingPhysicianName = p.staff[1]
     ds.OperatorsName = p.staff[2]
@@ -646,7 +672,7 @@ def _base(
         _item(
             RequestedProcedureID=study.accession,
             ScheduledProcedureStepID=f"S{study.accession}",
-            RequestedProcedureDescription=study.description.split(" WB")[0],
+            RequestedProcedureDescription=study.procedure,
         )
     ]
     return ds
@@ -699,6 +725,7 @@ def _series(
         "model": vendor[1],
         "software": vendor[2],
         "files": [],
+        "sop_uids": [],
     }
     study.series.append(series)
     return series
@@ -750,8 +777,7 @@ def _write_ct(w: _Writer, p: _Person, study: _Study, slices: int, size: int, rng
             ds.add_new(0x60000100, "US", 1)
             ds.add_new(0x60000102, "US", 0)
             ds.add_new(0x60003000, "OW", pack_bits(mask.astype(np.uint8).ravel()))
-        series["files"].append(w.save(ds, f"{series['folder']}/IM{i + 1:06d}.dcm"))
-        series.setdefault("sop_uids", []).append(ds.SOPInstanceUID)
+        w.add(series, ds, f"IM{i + 1:06d}.dcm")
         series["z"].append(z)
     series["tumour_z"] = tumour_z
     series["extent"] = extent
@@ -762,10 +788,9 @@ def _write_pet(
     w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: str, rng: np.random.Generator
 ) -> tuple[dict[str, Any], np.ndarray]:
     """PET series in Bq/ml with Philips SUV factors; returns the SUV volume too."""
-    start = p.injection + (study.start - p.injection) + timedelta(minutes=4)
+    start = p.pet_start
     series = _series(
-        w, p, study, "PT", 3, "PT", PositronEmissionTomographyImageStorage,
-        "PET WB AC", start, _PHILIPS,
+        w, p, study, "PT", 3, "PT", PositronEmissionTomographyImageStorage, "PET WB AC", start, _PHILIPS
     )
     coords, spacing = _grid(PET_SIZE, CT_FOV_MM)
     x, y = coords[None, :], coords[:, None]
@@ -813,7 +838,7 @@ def _write_pet(
         pet = ds.private_block(0x7053, PHILIPS_PET_CREATOR, create=True)
         pet.add_new(0x00, "DS", _ds(factor))
         pet.add_new(0x09, "DS", "1")
-        series["files"].append(w.save(ds, f"{series['folder']}/IM{j + 1:06d}.dcm"))
+        w.add(series, ds, f"IM{j + 1:06d}.dcm")
     series["suv_bw_factor"] = factor
     return series, suv
 
@@ -898,7 +923,7 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
         for n, (kind, _, _) in enumerate(rois.values(), start=1)
     ]
     ds.ApprovalStatus = "UNAPPROVED"
-    series["files"].append(w.save(ds, f"{series['folder']}/IM000001.dcm"))
+    w.add(series, ds, "IM000001.dcm")
     struct_uid = ds.SOPInstanceUID
 
     plan = _series(w, p, study, "RTPLAN", 5, "RTPLAN", RTPlanStorage, "RT plan", when, _VARIAN)
@@ -924,7 +949,7 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
             NumberOfBrachyApplicationSetups=0,
         )
     ]
-    plan["files"].append(w.save(ds, f"{plan['folder']}/IM000001.dcm"))
+    w.add(plan, ds, "IM000001.dcm")
     plan_uid = ds.SOPInstanceUID
 
     dose = _series(w, p, study, "RTDOSE", 6, "RTDOSE", RTDoseStorage, "RT dose", when, _VARIAN)
@@ -958,7 +983,7 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
     ds.DoseGridScaling = scaling
     ds.ReferencedRTPlanSequence = [_item(ReferencedSOPClassUID=RTPlanStorage, ReferencedSOPInstanceUID=plan_uid)]
     ds.PixelData = stored.tobytes()
-    dose["files"].append(w.save(ds, f"{dose['folder']}/IM000001.dcm"))
+    w.add(dose, ds, "IM000001.dcm")
     return series, plan, dose
 
 
@@ -994,7 +1019,7 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
     ds.HighBit = 7
     ds.PixelRepresentation = 0
     ds.PixelData = np.asarray(image, dtype=np.uint8).tobytes()
-    sc["files"].append(w.save(ds, f"{sc['folder']}/IM000001.dcm"))
+    w.add(sc, ds, "IM000001.dcm")
 
     doc = _series(w, p, study, "DOC", 91, "DOC", EncapsulatedPDFStorage, "Report", when, _RIS)
     ds = _base(p, study, doc, EncapsulatedPDFStorage, w.uid(p.index, "pdf"), 1, when)
@@ -1014,7 +1039,7 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf + b"\0" * (len(pdf) % 2)
-    doc["files"].append(w.save(ds, f"{doc['folder']}/REPORT_{p.ascii_surname}.dcm"))
+    w.add(doc, ds, f"REPORT_{p.ascii_surname}.dcm")
 
     sr = _series(w, p, study, "SR", 92, "SR", ComprehensiveSRStorage, "PET-CT structured report", when, _RIS)
     ds = _base(p, study, sr, ComprehensiveSRStorage, w.uid(p.index, "sr"), 1, when)
@@ -1050,7 +1075,7 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
             ),
         ),
     ]
-    sr["files"].append(w.save(ds, f"{sr['folder']}/IM000001.dcm"))
+    w.add(sr, ds, "IM000001.dcm")
     return sc, doc, sr
 
 
@@ -1082,7 +1107,7 @@ def _write_mr(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], rng: np
         ge = ds.private_block(0x0009, GE_CREATOR, create=True)
         ge.add_new(0x01, "LO", "GE_GENESIS_FF")
         ge.add_new(GE_ID_ELEMENT, "LO", p.patient_id)
-        series["files"].append(w.save(ds, f"{series['folder']}/IM{j + 1:06d}.dcm"))
+        w.add(series, ds, f"IM{j + 1:06d}.dcm")
     return series
 
 
@@ -1181,8 +1206,8 @@ def _write_patient(w: _Writer, p: _Person, ct_slices: int, ct_size: int) -> dict
             "sr": sr["files"][0],
             "frame": frame,
             "ct_uid": ct["sop_uids"][0],
-            "rtstruct_uid": w.uid(p.index, "rtstruct"),
-            "rtplan_uid": w.uid(p.index, "rtplan"),
+            "rtstruct_uid": rtstruct["sop_uids"][0],
+            "rtplan_uid": rtplan["sop_uids"][0],
         },
     )
     studies = [
@@ -1201,7 +1226,7 @@ def _write_patient(w: _Writer, p: _Person, ct_slices: int, ct_size: int) -> dict
                     "sop_class_uid": se["sop_class_uid"],
                     "description": se["description"],
                     "folder": se["folder"],
-                    "files": len(se["files"]),
+                    "files": se["files"],
                 }
                 for se in s.series
             ],
@@ -1227,7 +1252,6 @@ def _write_patient(w: _Writer, p: _Person, ct_slices: int, ct_size: int) -> dict
         "frame_of_reference_uid": frame,
         "suv_bw_factor": pet["suv_bw_factor"],
         "studies": studies,
-        "_ct_files": ct["files"],
     }
 
 
@@ -1307,7 +1331,7 @@ def _write_bad_inputs(w: _Writer, p: _Person, record: dict[str, Any]) -> list[di
     from pydicom import dcmread
 
     delivery = w.delivery
-    ct_files = record["_ct_files"]
+    ct_files = record["studies"][0]["series"][0]["files"]
     ct_folder = ct_files[0].rsplit("/", 1)[0]
     study_folder = ct_folder.rsplit("/", 1)[0]
     bad: list[dict[str, str]] = []
@@ -1432,8 +1456,6 @@ def generate(
         people.append(person)
         records.append(_write_patient(w, person, ct_slices, ct_size))
     bad = _write_bad_inputs(w, people[0], records[0]) if bad_inputs else []
-    for record in records:
-        del record["_ct_files"]
 
     subjects_csv = root / "subjects.csv"
     events_csv = root / "events.csv"

@@ -126,7 +126,7 @@ def process(task: Task) -> Outcome:
     """
     try:
         return _process(task)
-    except (WorkbenchError, OSError):
+    except WorkbenchError:
         raise
     except Exception as exc:
         return _quarantine_input(task, f"internal error, file not released: "
@@ -158,15 +158,18 @@ def _process(task: Task) -> Outcome:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temporary name, then rename: no half-written file looks complete."""
     tmp = path.with_name(f".{path.name}.partial")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except OSError:
+    except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        raise WorkbenchError(
+            f"cannot write {path}: {exc.strerror or exc}. Free disk space or fix the folder's "
+            "permissions, then re-run with --resume; files already written are complete.") from exc
 
 
 def _write(task: Task, data: bytes) -> Outcome:

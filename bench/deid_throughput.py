@@ -1,0 +1,159 @@
+"""De-identification throughput against peers on the same 1000 CT files.
+
+Generates an example delivery (512x512 CT), then times, each in a fresh
+process so peak memory is its own:
+
+* ``plain``        a pydicom read-and-write loop (the floor any tool pays),
+* ``dicognito``    dicognito's Anonymizer over the same files,
+* ``engine``       the workbench engine alone (read, de-identify, write), one process,
+* ``workbench-1``  ``deidentify_delivery`` with verification, 1 worker,
+* ``workbench-2``  the same with 2 worker processes,
+* ``workbench-1-small``  1 worker on a quarter of the files (memory must stay flat).
+
+Prints files per second, ratios and peak RSS (MB) per process.
+
+    python bench/deid_throughput.py [--files 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _peak_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _files(src: Path) -> list[Path]:
+    return sorted(p for p in src.rglob("*") if p.is_file())
+
+
+def variant(name: str, src: Path, out: Path) -> dict:
+    """Run one variant in this process and return its measurements."""
+    from pydicom import dcmread
+
+    files = _files(src)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if name == "plain":
+        for i, f in enumerate(files):
+            dcmread(f).save_as(out / f"{i}.dcm")
+    elif name == "dicognito":
+        from dicognito.anonymizer import Anonymizer
+
+        anonymizer = Anonymizer(seed="bench")
+        for i, f in enumerate(files):
+            ds = dcmread(f)
+            anonymizer.anonymize(ds)
+            ds.save_as(out / f"{i}.dcm")
+    elif name == "engine":
+        from workbench.deid.engine import Engine, Subject
+        from workbench.profile import load_profile
+
+        engine = Engine(load_profile("ps315-basic"), b"bench-secret-0123456789abcdef")
+        subject = Subject("SUBJ-0001", -400)
+        for i, f in enumerate(files):
+            (out / f"{i}.dcm").write_bytes(engine.to_bytes(engine.deidentify(dcmread(f), subject)))
+    else:
+        from workbench.deid.run import deidentify_delivery
+        from workbench.store import Store
+
+        workers = int(name.split("-")[1])
+        report = deidentify_delivery(src, out, "ps315-basic", store=Store(out.parent / f"{name}.db"),
+                                     workers=workers, progress=False)
+        bad = [o for o in report.quarantined]
+        if bad:
+            raise SystemExit(f"{name}: {len(bad)} quarantined: {bad[0].reason}")
+    seconds = time.perf_counter() - start
+    return {"variant": name, "files": len(files), "seconds": seconds,
+            "files_per_s": len(files) / seconds, "peak_mb": _peak_mb(resource.RUSAGE_SELF),
+            "worker_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+
+
+def make_data(root: Path, files: int) -> tuple[Path, Path]:
+    """An example delivery's CT files (all of them, and a quarter) as two source folders."""
+    from workbench.catalog import Instance, read_header
+    from workbench.examples import generate
+
+    slices = 100
+    patients = max(1, -(-files // slices))
+    planted = generate(root / "example", patients=patients, seed=7, ct_slices=slices)
+    cts = [Path(r.path) for r in map(read_header, map(str, _files(planted.delivery)))
+           if isinstance(r, Instance) and r.modality == "CT"][:files]
+    full, small = root / "ct", root / "ct-small"
+    for i, f in enumerate(cts):
+        for dest in (full, small) if i < len(cts) // 4 else (full,):
+            target = dest / f.relative_to(planted.delivery)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(f, target)
+    return full, small
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--variant")
+    ap.add_argument("--src")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if args.variant:
+        print(json.dumps(variant(args.variant, Path(args.src), Path(args.out))))
+        return
+    root = Path(tempfile.mkdtemp(prefix="deid-bench-"))
+    try:
+        t = time.perf_counter()
+        full, small = make_data(root, args.files)
+        n = len(_files(full))
+        print(f"{n} CT files of 512x512 generated in {time.perf_counter() - t:.1f} s")
+        rows = []
+        for name in ("plain", "dicognito", "engine", "workbench-1", "workbench-2",
+                     "workbench-1-small"):
+            src = small if name.endswith("small") else full
+            env = {**os.environ, "TQDM_DISABLE": "1"}
+            done = subprocess.run(
+                [sys.executable, __file__, "--variant", name.replace("-small", ""),
+                 "--src", str(src), "--out", str(root / f"out-{name}")],
+                capture_output=True, text=True, env=env)
+            if done.returncode:
+                print(done.stderr[-2000:])
+                raise SystemExit(f"{name} failed")
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row["variant"] = name
+            rows.append(row)
+            shutil.rmtree(root / f"out-{name}", ignore_errors=True)
+        by = {r["variant"]: r for r in rows}
+        print(f"\n{'variant':20}{'files':>7}{'seconds':>9}{'files/s':>9}{'peak MB':>9}"
+              f"{'worker MB':>10}")
+        for r in rows:
+            print(f"{r['variant']:20}{r['files']:>7}{r['seconds']:>9.2f}{r['files_per_s']:>9.1f}"
+                  f"{r['peak_mb']:>9.0f}{r['worker_peak_mb']:>10.0f}")
+        fps = {k: v["files_per_s"] for k, v in by.items()}
+        print("\nratio                                      value  target")
+        checks = [
+            ("engine / plain read-write (1 process)", fps["engine"] / fps["plain"], ">= 0.8"),
+            ("workbench-1 with verification / dicognito", fps["workbench-1"] / fps["dicognito"],
+             ">= 2.0"),
+            ("workbench-2 / workbench-1", fps["workbench-2"] / fps["workbench-1"], ">= 1.7"),
+            ("peak MB, 1000 files / 250 files (workbench-1)",
+             by["workbench-1"]["peak_mb"] / by["workbench-1-small"]["peak_mb"], "~1.0 (flat)"),
+        ]
+        for label, value, target in checks:
+            print(f"{label:42}{value:>6.2f}  {target}")
+        worst = max(max(r["peak_mb"], r["worker_peak_mb"]) for r in rows
+                    if r["variant"].startswith("workbench"))
+        print(f"{'largest workbench process peak (MB)':42}{worst:>6.0f}  <= 200")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
