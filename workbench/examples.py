@@ -4,14 +4,18 @@
 (PET-CT with RT objects, a screen capture, a PDF report and an SR, plus a
 follow-up MR), the subject and imaging-event lookup tables a trial would
 supply, and ``planted.json``: every fake identifier and where it was hidden,
-so de-identification can be checked against ground truth.
+so that de-identification can be checked against ground truth.
 
 Layout under ``out``::
 
-    delivery/<SURNAME>_<GIVEN>_<PatientID>/<YYYYMMDD>_PETCT/CT_2/IM000001.dcm
-                                                           /PT_3, RTSTRUCT_4, RTPLAN_5, RTDOSE_6
-                                                           /SC_90, DOC_91/REPORT_<SURNAME>.dcm, SR_92
-                                          /<YYYYMMDD>_MR/MR_1/IM000001.dcm
+    delivery/<SURNAME>_<GIVEN>_<PatientID>/
+        <YYYYMMDD>_PETCT/CT_2/IM000001.dcm ...   CT (overlay on IM000001)
+                         PT_3/                   PET, Bq/ml, Philips SUV factors
+                         RTSTRUCT_4/ RTPLAN_5/ RTDOSE_6/
+                         SC_90/                  PET MIP screen capture, burned-in name
+                         DOC_91/REPORT_<SURNAME>.dcm   encapsulated PDF
+                         SR_92/                  Comprehensive SR
+        <YYYYMMDD>_MR/MR_1/                      follow-up MR, 90 days later
     subjects.csv   PatientID,subject_id,site_id
     events.csv     AccessionNumber,image_event_id,PatientID
     planted.json   the :class:`Planted` record
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -49,7 +54,6 @@ from pydicom.uid import (
     RTPlanStorage,
     RTStructureSetStorage,
     SecondaryCaptureImageStorage,
-    generate_uid,
 )
 
 from workbench.pet import PHILIPS_PET_CREATOR, suv_bw_factor
@@ -58,8 +62,11 @@ SIEMENS_CREATOR = "SIEMENS MEDCOM HEADER"
 GE_CREATOR = "GEMS_IDEN_01"
 PHILIPS_CREATOR = "Philips Imaging DD 001"
 SIEMENS_NAME_ELEMENT = 0x60
+"""(0029,xx60) under SIEMENS MEDCOM HEADER holds the patient name (LO), on CT."""
 GE_ID_ELEMENT = 0x10
+"""(0009,xx10) under GEMS_IDEN_01 holds the patient ID (LO), on MR."""
 PHILIPS_NAME_ELEMENT = 0x9C
+"""(2001,xx9C) under Philips Imaging DD 001 holds the patient name (LO), on PET."""
 
 PET_SLICES = 20
 PET_SIZE = 128
@@ -68,8 +75,11 @@ MR_SIZE = 256
 SC_SIZE = 512
 CT_FOV_MM = 500.0
 CT_THICKNESS_MM = 3.0
+MR_FOV_MM = 400.0
+MR_THICKNESS_MM = 6.0
 HALF_LIFE_F18_S = 6586.2
 
+_UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "workbench.examples")
 _DETACHED_PATIENT_SOP = "1.2.840.10008.3.1.2.1.1"
 _DETACHED_STUDY_SOP = "1.2.840.10008.3.1.2.3.1"
 
@@ -79,6 +89,12 @@ _PET_SUV = np.array([0.0, 0.4, 1.0, 0.35, 1.6, 1.0, 9.0], dtype=np.float32)
 _MR_SIGNAL = np.array([0, 900, 450, 40, 200, 1100, 700], dtype=np.float32)
 _TUMOUR_CENTRE = (-80.0, -15.0)
 _TUMOUR_RADIUS = 15.0
+
+_SIEMENS = ("SIEMENS", "Biograph Vision 600", "VG80B")
+_PHILIPS = ("Philips Medical Systems", "Vereos PET/CT", "3.5.1")
+_GE = ("GE MEDICAL SYSTEMS", "SIGNA Premier", "RX29.1")
+_VARIAN = ("Varian Medical Systems", "Eclipse", "16.1")
+_RIS = ("Agfa", "Enterprise Imaging", "8.2")
 
 
 @dataclass(frozen=True)
@@ -272,15 +288,23 @@ class Planted:
         ``charset`` (SpecificCharacterSet, None for the default repertoire),
         ``ascii_name``, ``folder``, ``birth_date``, ``sex``, ``weight_kg``,
         ``height_m``, ``accession_numbers``, ``image_event_ids``,
-        ``study_uids``, ``study_dates`` and ``studies`` (with their series).
+        ``study_uids``, ``study_dates`` (PET-CT first, then MR),
+        ``frame_of_reference_uid`` (shared by CT, PET and RT),
+        ``suv_bw_factor`` and ``studies``: ``study_uid``,
+        ``accession_number``, ``image_event_id``, ``study_date``,
+        ``description``, ``folder`` and ``series`` (``uid``, ``number``,
+        ``modality``, ``sop_class_uid``, ``description``, ``folder``,
+        ``files`` and their ``sop_uids``).
     identifiers : list of dict
         ``patient_id``, ``value`` (text as it would be searched for), ``where``
-        (attribute keyword, ``/``-separated sequence path, ``(gggg,eeee)`` tag,
-        ``(gggg,xxee) CREATOR`` private element, or one of ``folder name``,
-        ``file name``, ``overlay``, ``pixels``), ``kind`` (name, id, date,
-        address, phone, accession, institution, uid), ``path`` (file or folder
-        relative to ``delivery``, POSIX) and ``in_pixels`` (True for burned-in
-        text and overlay bits).
+        (attribute keyword, ``/``-separated sequence path whose value is
+        searched in every item, ``(gggg,eeee)`` tag, ``(gggg,xxee) CREATOR``
+        private element, ``EncapsulatedDocument`` (PDF bytes, ASCII text), or
+        one of ``folder name``, ``file name``, ``overlay``, ``pixels``),
+        ``kind`` (name, id, date, address, phone, accession, institution,
+        uid), ``path`` (a file or folder holding it, relative to
+        ``delivery``, POSIX) and ``in_pixels`` (True for burned-in text and
+        overlay bits, which hold the ASCII upper-case form of the name).
     bad_files : list of dict
         ``path`` (relative to ``delivery``), ``problem`` (not_dicom, dicomdir,
         truncated, missing_patient_id, duplicate, conflicting_sop_instance_uid)
@@ -338,8 +362,9 @@ class _Writer:
         self.identifiers: list[dict[str, Any]] = []
 
     def uid(self, *parts: object) -> str:
-        """A UID derived from the seed and ``parts`` (2.25 root)."""
-        return generate_uid(prefix=None, entropy_srcs=["workbench.examples", str(self.seed), *map(str, parts)])
+        """A UID derived from the seed and ``parts``: ``2.25.`` plus a name-based UUID."""
+        name = "/".join(map(str, (self.seed, *parts)))
+        return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
 
     def save(self, ds: Dataset, rel: str) -> str:
         """Write ``ds`` as a Part 10 file (Explicit VR Little Endian) at ``rel``."""
@@ -391,8 +416,12 @@ def _tm(moment: datetime) -> str:
     return moment.strftime("%H%M%S")
 
 
+def _dt(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
 def _item(**attributes: Any) -> Dataset:
-    """A sequence item with the given keyword attributes."""
+    """A dataset (sequence item) with the given keyword attributes."""
     ds = Dataset()
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
@@ -404,12 +433,12 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 
 
 def _components(pn: str) -> list[str]:
-    """Name components of 3+ characters, as searched for in text."""
+    """Name components of 3+ characters, as they would be searched for in text."""
     return [c for c in pn.split("^") if len(c) >= 3]
 
 
 def _text_mask(lines: list[str], shape: tuple[int, int], size: int) -> np.ndarray:
-    """Render text lines (top-left, default font) into a boolean mask.
+    """Render text lines at the top left with Pillow's default font.
 
     Parameters
     ----------
@@ -423,7 +452,7 @@ def _text_mask(lines: list[str], shape: tuple[int, int], size: int) -> np.ndarra
     Returns
     -------
     numpy.ndarray
-        Boolean array of ``shape``, True where glyph pixels are set.
+        Boolean array of ``shape``, True on glyph pixels.
     """
     image = Image.new("1", (shape[1], shape[0]), 0)
     draw = ImageDraw.Draw(image)
@@ -435,8 +464,19 @@ def _text_mask(lines: list[str], shape: tuple[int, int], size: int) -> np.ndarra
 
 
 def _overlay_size(rows: int) -> int:
-    """Font size of the overlay text on a CT slice of ``rows`` rows."""
+    """Font size of the overlay text on a CT slice with ``rows`` rows."""
     return max(8, rows // 24)
+
+
+def _grid(size: int, fov: float) -> tuple[np.ndarray, float]:
+    """Pixel-centre coordinates (mm) along one axis, and the pixel spacing."""
+    spacing = fov / size
+    return -fov / 2.0 + (np.arange(size, dtype=np.float32) + 0.5) * spacing, spacing
+
+
+def _lung_scale(z: float, extent: float) -> float:
+    """Lungs narrow to half their size along the scanned range."""
+    return 1.0 - 0.5 * min(max(-z / extent, 0.0), 1.0)
 
 
 def _labels(x: np.ndarray, y: np.ndarray, z: float, extent: float, tumour_z: float) -> np.ndarray:
@@ -449,21 +489,21 @@ def _labels(x: np.ndarray, y: np.ndarray, z: float, extent: float, tumour_z: flo
     y : numpy.ndarray
         Patient y (mm, LPS) of the rows, shape (H, 1).
     z : float
-        Slice position (mm); the scan runs from 0 downwards.
+        Slice position (mm); scans run from 0 downwards.
     extent : float
-        Length of the scanned range (mm); the lungs narrow along it.
+        Length of the scanned range (mm).
     tumour_z : float
         z of the centre of the spherical tumour in the right lung.
 
     Returns
     -------
     numpy.ndarray
-        uint8 labels (see ``_CT_HU``), shape (H, W).
+        uint8 labels indexing ``_CT_HU``, ``_PET_SUV`` and ``_MR_SIGNAL``, shape (H, W).
     """
     labels = np.zeros((y.shape[0], x.shape[1]), dtype=np.uint8)
     labels[(x / 170.0) ** 2 + ((y - 10.0) / 115.0) ** 2 <= 1.0] = 1
     labels[(x / 160.0) ** 2 + ((y - 10.0) / 105.0) ** 2 <= 1.0] = 2
-    scale = 1.0 - 0.5 * min(max(-z / extent, 0.0), 1.0)
+    scale = _lung_scale(z, extent)
     for cx in (-75.0, 75.0):
         labels[((x - cx) / (55.0 * scale)) ** 2 + ((y + 5.0) / (75.0 * scale)) ** 2 <= 1.0] = 3
     spine = x**2 + (y - 80.0) ** 2
@@ -474,12 +514,6 @@ def _labels(x: np.ndarray, y: np.ndarray, z: float, extent: float, tumour_z: flo
     return labels
 
 
-def _grid(size: int, fov: float) -> tuple[np.ndarray, float]:
-    """Pixel-centre coordinates (mm) along one axis and the pixel spacing."""
-    spacing = fov / size
-    return -fov / 2.0 + (np.arange(size, dtype=np.float32) + 0.5) * spacing, spacing
-
-
 def _ellipse(cx: float, cy: float, ax: float, ay: float, z: float, n: int = 24) -> list[str]:
     """ContourData (DS strings) of an axial ellipse."""
     t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
@@ -488,14 +522,13 @@ def _ellipse(cx: float, cy: float, ax: float, ay: float, z: float, n: int = 24) 
 
 
 def _pdf(lines: list[str]) -> bytes:
-    """A one-page PDF (Helvetica) showing ASCII text lines."""
+    """A one-page PDF showing ASCII text lines in Helvetica."""
 
     def escape(text: str) -> str:
         return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
     ops = ["BT", "/F1 12 Tf", "72 770 Td"]
-    for i, line in enumerate(lines):
-        ops.append(f"{'0 -18 Td ' if i else ''}({escape(line)}) Tj")
+    ops += [f"{'0 -18 Td ' if i else ''}({escape(line)}) Tj" for i, line in enumerate(lines)]
     ops.append("ET")
     stream = "\n".join(ops).encode("ascii")
     objects = [
@@ -513,16 +546,16 @@ def _pdf(lines: list[str]) -> bytes:
         out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
 
 
 def _draw_unique(
     rng: np.random.Generator, used: set[str], make: Callable[[np.random.Generator], str]
 ) -> str:
-    """Draw ``make(rng)`` until the value is not in ``used``; record it."""
+    """Draw ``make(rng)`` until the value is not in ``used``, then add it there."""
     value = make(rng)
     while value in used:
         value = make(rng)
@@ -530,8 +563,12 @@ def _draw_unique(
     return value
 
 
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
 def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Person:
-    """Invent patient ``index``; draws come from a generator seeded by (seed, index)."""
+    """Invent patient ``index`` from a generator seeded by (seed, index)."""
     rng = np.random.default_rng([w.seed, index])
     site = _SITES[index % len(_SITES)]
     surnames = rng.permutation(len(site.surnames))
@@ -540,12 +577,11 @@ def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Per
     staff = [site.staff[i] for i in rng.permutation(len(site.staff))[:5]]
     birth = date(1940, 1, 1) + timedelta(days=int(rng.integers(0, 35 * 365)))
     day_a = date(2023, 1, 9) + timedelta(days=int(rng.integers(0, 300)))
-    injection = datetime.combine(day_a, datetime.min.time()) + timedelta(
+    injection = _midnight(day_a) + timedelta(
         minutes=int(450 + rng.integers(0, 240)), seconds=int(rng.integers(0, 60))
     )
     pet_start = injection + timedelta(minutes=int(rng.integers(55, 71)))
-    day_b = day_a + timedelta(days=90)
-    mr_start = datetime.combine(day_b, datetime.min.time()) + timedelta(
+    mr_start = _midnight(day_a + timedelta(days=90)) + timedelta(
         hours=10, minutes=int(rng.integers(0, 120))
     )
     patient_id = _draw_unique(rng, used, lambda r: str(r.integers(10_000_000, 100_000_000)))
@@ -607,21 +643,44 @@ def _person(w: _Writer, index: int, subject_number: int, used: set[str]) -> _Per
     )
 
 
-def _base(
+def _series(
+    w: _Writer,
     p: _Person,
     study: _Study,
-    series: dict[str, Any],
-    sop_class: str,
-    sop_uid: str,
+    label: str,
     number: int,
-    when: datetime,
+    sop_class: str,
+    description: str,
+    start: datetime,
+    vendor: tuple[str, str, str],
+    modality: str | None = None,
+) -> dict[str, Any]:
+    """Register a series of ``study`` in folder ``<label>_<number>``; modality defaults to label."""
+    series = {
+        "uid": w.uid(p.index, study.label, label, "series"),
+        "number": number,
+        "modality": modality or label,
+        "sop_class_uid": sop_class,
+        "description": description,
+        "folder": f"{p.folder}/{study.folder}/{label}_{number}",
+        "start": start,
+        "vendor": vendor,
+        "files": [],
+        "sop_uids": [],
+    }
+    study.series.append(series)
+    return series
+
+
+def _base(
+    p: _Person, study: _Study, series: dict[str, Any], sop_uid: str, number: int, when: datetime
 ) -> Dataset:
     """Patient, study, series, equipment and request attributes shared by every object."""
     site = p.site
     ds = Dataset()
     if site.charset:
         ds.SpecificCharacterSet = site.charset
-    ds.SOPClassUID = sop_class
+    ds.SOPClassUID = series["sop_class_uid"]
     ds.SOPInstanceUID = sop_uid
     ds.StudyDate = _da(study.day)
     ds.StudyTime = _tm(study.start)
@@ -631,23 +690,25 @@ def _base(
     ds.ContentTime = _tm(when)
     ds.AccessionNumber = study.accession
     ds.Modality = series["modality"]
-    ds.Manufacturer = series["manufacturer"]
+    ds.Manufacturer, ds.ManufacturerModelName, ds.SoftwareVersions = series["vendor"]
     ds.InstitutionName = site.institution
     ds.InstitutionAddress = site.institution_address
     ds.ReferringPhysicianName = p.staff[0]
     ds.StationName = site.station
+    ds.DeviceSerialNumber = site.serial
     ds.StudyDescription = study.description
     ds.ProcedureCodeSequence = [_code(study.label, "99RIS", study.procedure)]
     ds.SeriesDescription = series["description"]
     ds.PerformingPhysicianName = p.staff[1]
     ds.OperatorsName = p.staff[2]
-    ds.ManufacturerModelName = series["model"]
     ds.ReferencedPatientSequence = [
-        _item(ReferencedSOPClassUID=_DETACHED_PATIENT_SOP, ReferencedSOPInstanceUID=p.ref_patient_uid)
+        _item(
+            ReferencedSOPClassUID=_DETACHED_PATIENT_SOP, ReferencedSOPInstanceUID=p.ref_patient_uid
+        )
     ]
     ds.PatientName = p.name
     ds.PatientID = p.patient_id
-    ds.IssuerOfPatientID = site.institution[:64]
+    ds.IssuerOfPatientID = site.institution
     ds.PatientBirthDate = _da(p.birth)
     ds.PatientSex = p.sex
     ds.OtherPatientIDs = p.other_id
@@ -661,8 +722,6 @@ def _base(
     ds.PatientAddress = p.address
     ds.PatientMotherBirthName = p.mother_surname
     ds.PatientTelephoneNumbers = p.phone
-    ds.DeviceSerialNumber = site.serial
-    ds.SoftwareVersions = series["software"]
     ds.StudyInstanceUID = study.uid
     ds.SeriesInstanceUID = series["uid"]
     ds.StudyID = study.accession
@@ -683,11 +742,11 @@ def _image(
     pixels: np.ndarray,
     spacing: float,
     thickness: float,
-    origin: float,
     z: float,
     frame_of_reference: str,
 ) -> None:
-    """Add acquisition, plane and pixel attributes of one axial slice."""
+    """Add acquisition, plane and pixel attributes of an axial slice centred on the isocentre."""
+    origin = -spacing * pixels.shape[1] / 2.0 + spacing / 2.0
     ds.AcquisitionDate = ds.SeriesDate
     ds.AcquisitionTime = ds.SeriesTime
     ds.PatientPosition = "HFS"
@@ -708,57 +767,26 @@ def _image(
     ds.PixelData = pixels.tobytes()
 
 
-def _series(
-    w: _Writer, p: _Person, study: _Study, label: str, number: int, modality: str,
-    sop_class: str, description: str, start: datetime, vendor: tuple[str, str, str],
+def _write_ct(
+    w: _Writer, p: _Person, study: _Study, slices: int, size: int, rng: np.random.Generator
 ) -> dict[str, Any]:
-    """Register a series of ``study`` and return its description."""
-    series = {
-        "uid": w.uid(p.index, study.folder, label, "series"),
-        "number": number,
-        "modality": modality,
-        "sop_class_uid": sop_class,
-        "description": description,
-        "folder": f"{p.folder}/{study.folder}/{label}_{number}",
-        "start": start,
-        "manufacturer": vendor[0],
-        "model": vendor[1],
-        "software": vendor[2],
-        "files": [],
-        "sop_uids": [],
-    }
-    study.series.append(series)
-    return series
-
-
-_SIEMENS = ("SIEMENS", "Biograph Vision 600", "VG80B")
-_PHILIPS = ("Philips Medical Systems", "Vereos PET/CT", "3.5.1")
-_GE = ("GE MEDICAL SYSTEMS", "SIGNA Premier", "RX29.1")
-_VARIAN = ("Varian Medical Systems", "Eclipse", "16.1")
-_RIS = ("Agfa", "Enterprise Imaging", "8.2")
-
-
-def _write_ct(w: _Writer, p: _Person, study: _Study, slices: int, size: int, rng: np.random.Generator) -> tuple[dict[str, Any], str]:
-    """CT series with a body phantom; slice 1 carries the name overlay."""
-    series = _series(w, p, study, "CT", 2, "CT", CTImageStorage, "CT WB 3.0 Br38", study.start, _SIEMENS)
-    frame = w.uid(p.index, "frame-of-reference")
+    """CT series of the body phantom; IM000001 carries the name as an overlay."""
+    series = _series(w, p, study, "CT", 2, CTImageStorage, "CT WB 3.0 Br38", study.start, _SIEMENS)
+    series["frame"] = w.uid(p.index, "PETCT", "frame-of-reference")
+    series["extent"] = max((slices - 1) * CT_THICKNESS_MM, 1.0)
+    series["tumour_z"] = -round(0.4 * (slices - 1)) * CT_THICKNESS_MM
+    series["z"] = [-i * CT_THICKNESS_MM for i in range(slices)]
     coords, spacing = _grid(size, CT_FOV_MM)
-    x, y = coords[None, :], coords[:, None]
-    extent = max((slices - 1) * CT_THICKNESS_MM, 1.0)
-    tumour_z = -round(0.4 * (slices - 1)) * CT_THICKNESS_MM
-    series["z"] = []
-    for i in range(slices):
-        z = -i * CT_THICKNESS_MM
-        labels = _labels(x, y, z, extent, tumour_z)
+    for i, z in enumerate(series["z"]):
+        labels = _labels(coords[None, :], coords[:, None], z, series["extent"], series["tumour_z"])
         hu = _CT_HU[labels] + np.where(labels > 0, rng.normal(0.0, 10.0, labels.shape), 0.0)
         stored = np.clip(np.rint(hu + 1024.0), 0, 4095).astype(np.int16)
-        when = study.start + timedelta(seconds=i // 4)
-        ds = _base(p, study, series, CTImageStorage, w.uid(p.index, "ct", i), i + 1, when)
+        ds = _base(p, study, series, w.uid(p.index, "ct", i), i + 1, study.start)
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.KVP = "120"
         ds.ConvolutionKernel = "Br38"
         ds.ImageComments = f"{p.given} {p.surname} WB staging"
-        _image(ds, stored, spacing, CT_THICKNESS_MM, float(coords[0]), z, frame)
+        _image(ds, stored, spacing, CT_THICKNESS_MM, z, series["frame"])
         ds.RescaleIntercept = "-1024"
         ds.RescaleSlope = "1"
         ds.RescaleType = "HU"
@@ -778,59 +806,64 @@ def _write_ct(w: _Writer, p: _Person, study: _Study, slices: int, size: int, rng
             ds.add_new(0x60000102, "US", 0)
             ds.add_new(0x60003000, "OW", pack_bits(mask.astype(np.uint8).ravel()))
         w.add(series, ds, f"IM{i + 1:06d}.dcm")
-        series["z"].append(z)
-    series["tumour_z"] = tumour_z
-    series["extent"] = extent
-    return series, frame
+    return series
+
+
+def _pet_module(ds: Dataset, p: _Person) -> Dataset:
+    """Add the PET series, isotope and patient-weight attributes SUV needs; return ``ds``."""
+    ds.PatientWeight = _ds(p.weight_kg)
+    ds.SeriesType = ["WHOLE BODY", "IMAGE"]
+    ds.Units = "BQML"
+    ds.CountsSource = "EMISSION"
+    ds.DecayCorrection = "START"
+    ds.CorrectedImage = ["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"]
+    ds.RadiopharmaceuticalInformationSequence = [
+        _item(
+            Radiopharmaceutical="Fluorodeoxyglucose",
+            RadiopharmaceuticalStartTime=_tm(p.injection),
+            RadiopharmaceuticalStartDateTime=_dt(p.injection),
+            RadionuclideTotalDose=_ds(p.dose_bq),
+            RadionuclideHalfLife=_ds(HALF_LIFE_F18_S),
+            RadionuclidePositronFraction="0.9673",
+            RadionuclideCodeSequence=[_code("C-111A1", "SRT", "^18^Fluorine")],
+            RadiopharmaceuticalCodeSequence=[
+                _code("C-B1031", "SRT", "Fluorodeoxyglucose F^18^")
+            ],
+        )
+    ]
+    return ds
 
 
 def _write_pet(
-    w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: str, rng: np.random.Generator
+    w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], rng: np.random.Generator
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """PET series in Bq/ml with Philips SUV factors; returns the SUV volume too."""
-    start = p.pet_start
+    """PET series in Bq/ml with per-slice slopes and Philips SUV factors; also returns SUV."""
     series = _series(
-        w, p, study, "PT", 3, "PT", PositronEmissionTomographyImageStorage, "PET WB AC", start, _PHILIPS
+        w, p, study, "PT", 3, PositronEmissionTomographyImageStorage, "PET WB AC", p.pet_start,
+        _PHILIPS,
     )
+    header = _item(SeriesDate=_da(p.pet_start), SeriesTime=_tm(p.pet_start))
+    factor = suv_bw_factor(_pet_module(header, p))
+    series["suv_bw_factor"] = factor
+    series["thickness"] = len(ct["z"]) * CT_THICKNESS_MM / PET_SLICES
     coords, spacing = _grid(PET_SIZE, CT_FOV_MM)
-    x, y = coords[None, :], coords[:, None]
-    thickness = len(ct["z"]) * CT_THICKNESS_MM / PET_SLICES
-    radiopharmaceutical = _item(
-        Radiopharmaceutical="Fluorodeoxyglucose",
-        RadiopharmaceuticalStartTime=_tm(p.injection),
-        RadiopharmaceuticalStartDateTime=p.injection.strftime("%Y%m%d%H%M%S"),
-        RadionuclideTotalDose=_ds(p.dose_bq),
-        RadionuclideHalfLife=_ds(HALF_LIFE_F18_S),
-        RadionuclidePositronFraction="0.9673",
-        RadionuclideCodeSequence=[_code("C-111A1", "SRT", "^18^Fluorine")],
-        RadiopharmaceuticalCodeSequence=[_code("C-B1031", "SRT", "Fluorodeoxyglucose F^18^")],
-    )
     suv = np.zeros((PET_SLICES, PET_SIZE, PET_SIZE), dtype=np.float32)
-    factor = 0.0
     for j in range(PET_SLICES):
-        z = -j * thickness
-        labels = _labels(x, y, z, ct["extent"], ct["tumour_z"])
+        z = -j * series["thickness"]
+        labels = _labels(coords[None, :], coords[:, None], z, ct["extent"], ct["tumour_z"])
         suv[j] = _PET_SUV[labels] * np.clip(rng.normal(1.0, 0.08, labels.shape), 0.0, None)
-        ds = _base(p, study, series, PositronEmissionTomographyImageStorage, w.uid(p.index, "pt", j), j + 1, start)
+        activity = suv[j] / factor
+        peak = float(activity.max())
+        slope = _ds(peak / 32767.0) if peak > 0 else "1"
+        stored = np.clip(np.rint(activity / float(slope)), 0, 65535).astype(np.uint16)
+        ds = _pet_module(_base(p, study, series, w.uid(p.index, "pt", j), j + 1, p.pet_start), p)
         ds.ImageType = ["ORIGINAL", "PRIMARY"]
-        ds.SeriesType = ["WHOLE BODY", "IMAGE"]
-        ds.Units = "BQML"
-        ds.CountsSource = "EMISSION"
-        ds.DecayCorrection = "START"
-        ds.CorrectedImage = ["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"]
         ds.ReconstructionMethod = "OSEM 3i15s"
         ds.NumberOfSlices = PET_SLICES
         ds.ImageIndex = j + 1
         ds.FrameReferenceTime = "0"
         ds.ActualFrameDuration = 120000
-        ds.RadiopharmaceuticalInformationSequence = [radiopharmaceutical]
-        if j == 0:
-            factor = suv_bw_factor(ds)
-        activity = suv[j] / factor
-        peak = float(activity.max())
-        slope = _ds(peak / 32767.0) if peak > 0 else "1"
-        stored = np.clip(np.rint(activity / float(slope)), 0, 65535).astype(np.uint16)
-        _image(ds, stored, spacing, thickness, float(coords[0]), z, frame)
+        _image(ds, stored, spacing, series["thickness"], z, ct["frame"])
         ds.RescaleIntercept = "0"
         ds.RescaleSlope = slope
         philips = ds.private_block(0x2001, PHILIPS_CREATOR, create=True)
@@ -839,66 +872,75 @@ def _write_pet(
         pet.add_new(0x00, "DS", _ds(factor))
         pet.add_new(0x09, "DS", "1")
         w.add(series, ds, f"IM{j + 1:06d}.dcm")
-    series["suv_bw_factor"] = factor
     return series, suv
 
 
-def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: str) -> tuple[dict, dict, dict]:
+def _write_rt(
+    w: _Writer, p: _Person, study: _Study, ct: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """RTSTRUCT on the CT, RTPLAN on the RTSTRUCT, RTDOSE on the RTPLAN."""
     when = study.start + timedelta(hours=5)
     tx, ty = _TUMOUR_CENTRE
     tumour_z = ct["tumour_z"]
-    image_refs = [
-        _item(ReferencedSOPClassUID=CTImageStorage, ReferencedSOPInstanceUID=uid) for uid in ct["sop_uids"]
-    ]
-    rois: dict[str, tuple[str, list[int], list[list[str]]]] = {
-        "GTV": ("GTV", [255, 0, 0], []),
-        "PTV": ("PTV", [255, 128, 0], []),
-        "Lung_L": ("ORGAN", [0, 128, 255], []),
-        "Lung_R": ("ORGAN", [0, 200, 255], []),
-        "SpinalCord": ("ORGAN", [255, 255, 0], []),
+
+    def image_ref(i: int) -> Dataset:
+        uid = ct["sop_uids"][i]
+        return _item(ReferencedSOPClassUID=CTImageStorage, ReferencedSOPInstanceUID=uid)
+
+    rois = {
+        "GTV": ("GTV", [255, 0, 0]),
+        "PTV": ("PTV", [255, 128, 0]),
+        "Lung_L": ("ORGAN", [0, 128, 255]),
+        "Lung_R": ("ORGAN", [0, 200, 255]),
+        "SpinalCord": ("ORGAN", [255, 255, 0]),
     }
-    contour_slices: dict[str, list[int]] = {name: [] for name in rois}
+    contours: dict[str, list[tuple[int, list[str]]]] = {name: [] for name in rois}
     for i, z in enumerate(ct["z"]):
-        scale = 1.0 - 0.5 * min(max(-z / ct["extent"], 0.0), 1.0)
+        scale = _lung_scale(z, ct["extent"])
         shapes = {
             "Lung_L": (75.0, -5.0, 55.0 * scale, 75.0 * scale),
             "Lung_R": (-75.0, -5.0, 55.0 * scale, 75.0 * scale),
             "SpinalCord": (0.0, 80.0, 7.0, 7.0),
         }
-        dz = abs(z - tumour_z)
-        if dz < _TUMOUR_RADIUS:
-            r = float(np.sqrt(_TUMOUR_RADIUS**2 - dz**2))
-            shapes["GTV"] = (tx, ty, r, r)
-        if dz < _TUMOUR_RADIUS + 5.0:
-            r = float(np.sqrt(max((_TUMOUR_RADIUS + 5.0) ** 2 - dz**2, 1.0)))
-            shapes["PTV"] = (tx, ty, r, r)
+        for name, radius in (("GTV", _TUMOUR_RADIUS), ("PTV", _TUMOUR_RADIUS + 5.0)):
+            if abs(z - tumour_z) < radius:
+                r = float(np.sqrt(radius**2 - (z - tumour_z) ** 2))
+                shapes[name] = (tx, ty, r, r)
         for name, (cx, cy, ax, ay) in shapes.items():
-            rois[name][2].append(_ellipse(cx, cy, ax, ay, z))
-            contour_slices[name].append(i)
+            contours[name].append((i, _ellipse(cx, cy, ax, ay, z)))
 
-    series = _series(w, p, study, "RTSTRUCT", 4, "RTSTRUCT", RTStructureSetStorage, "RT structures", when, _VARIAN)
-    ds = _base(p, study, series, RTStructureSetStorage, w.uid(p.index, "rtstruct"), 1, when)
+    struct = _series(
+        w, p, study, "RTSTRUCT", 4, RTStructureSetStorage, "RT structures", when, _VARIAN
+    )
+    ds = _base(p, study, struct, w.uid(p.index, "rtstruct"), 1, when)
     ds.StructureSetLabel = "PETCT_RT"
     ds.StructureSetDate = _da(when)
     ds.StructureSetTime = _tm(when)
-    ds.FrameOfReferenceUID = frame
+    ds.FrameOfReferenceUID = ct["frame"]
     ds.ReferencedFrameOfReferenceSequence = [
         _item(
-            FrameOfReferenceUID=frame,
+            FrameOfReferenceUID=ct["frame"],
             RTReferencedStudySequence=[
                 _item(
                     ReferencedSOPClassUID=_DETACHED_STUDY_SOP,
                     ReferencedSOPInstanceUID=study.uid,
                     RTReferencedSeriesSequence=[
-                        _item(SeriesInstanceUID=ct["uid"], ContourImageSequence=image_refs)
+                        _item(
+                            SeriesInstanceUID=ct["uid"],
+                            ContourImageSequence=[image_ref(i) for i in range(len(ct["z"]))],
+                        )
                     ],
                 )
             ],
         )
     ]
     ds.StructureSetROISequence = [
-        _item(ROINumber=n, ReferencedFrameOfReferenceUID=frame, ROIName=name, ROIGenerationAlgorithm="MANUAL")
+        _item(
+            ROINumber=n,
+            ReferencedFrameOfReferenceUID=ct["frame"],
+            ROIName=name,
+            ROIGenerationAlgorithm="MANUAL",
+        )
         for n, name in enumerate(rois, start=1)
     ]
     ds.ROIContourSequence = [
@@ -907,28 +949,32 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
             ROIDisplayColor=color,
             ContourSequence=[
                 _item(
-                    ContourImageSequence=[image_refs[i]],
+                    ContourImageSequence=[image_ref(i)],
                     ContourGeometricType="CLOSED_PLANAR",
                     NumberOfContourPoints=len(points) // 3,
-                    ContourNumber=k + 1,
+                    ContourNumber=k,
                     ContourData=points,
                 )
-                for k, (i, points) in enumerate(zip(contour_slices[name], contours, strict=True))
+                for k, (i, points) in enumerate(contours[name], start=1)
             ],
         )
-        for n, (name, (_, color, contours)) in enumerate(rois.items(), start=1)
+        for n, (name, (_, color)) in enumerate(rois.items(), start=1)
     ]
     ds.RTROIObservationsSequence = [
-        _item(ObservationNumber=n, ReferencedROINumber=n, RTROIInterpretedType=kind, ROIInterpreter="")
-        for n, (kind, _, _) in enumerate(rois.values(), start=1)
+        _item(
+            ObservationNumber=n,
+            ReferencedROINumber=n,
+            RTROIInterpretedType=kind,
+            ROIInterpreter="",
+        )
+        for n, (kind, _) in enumerate(rois.values(), start=1)
     ]
     ds.ApprovalStatus = "UNAPPROVED"
-    w.add(series, ds, "IM000001.dcm")
-    struct_uid = ds.SOPInstanceUID
+    w.add(struct, ds, "IM000001.dcm")
 
-    plan = _series(w, p, study, "RTPLAN", 5, "RTPLAN", RTPlanStorage, "RT plan", when, _VARIAN)
-    ds = _base(p, study, plan, RTPlanStorage, w.uid(p.index, "rtplan"), 1, when)
-    ds.FrameOfReferenceUID = frame
+    plan = _series(w, p, study, "RTPLAN", 5, RTPlanStorage, "RT plan", when, _VARIAN)
+    ds = _base(p, study, plan, w.uid(p.index, "rtplan"), 1, when)
+    ds.FrameOfReferenceUID = ct["frame"]
     ds.RTPlanLabel = "LUNG_R 60Gy"
     ds.RTPlanName = "Lung R radical"
     ds.RTPlanDate = _da(when)
@@ -939,7 +985,10 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
     ds.ReviewTime = _tm(when)
     ds.ReviewerName = p.staff[3]
     ds.ReferencedStructureSetSequence = [
-        _item(ReferencedSOPClassUID=RTStructureSetStorage, ReferencedSOPInstanceUID=struct_uid)
+        _item(
+            ReferencedSOPClassUID=RTStructureSetStorage,
+            ReferencedSOPInstanceUID=struct["sop_uids"][0],
+        )
     ]
     ds.FractionGroupSequence = [
         _item(
@@ -950,19 +999,18 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
         )
     ]
     w.add(plan, ds, "IM000001.dcm")
-    plan_uid = ds.SOPInstanceUID
 
-    dose = _series(w, p, study, "RTDOSE", 6, "RTDOSE", RTDoseStorage, "RT dose", when, _VARIAN)
-    ds = _base(p, study, dose, RTDoseStorage, w.uid(p.index, "rtdose"), 1, when)
+    dose = _series(w, p, study, "RTDOSE", 6, RTDoseStorage, "RT dose", when, _VARIAN)
+    ds = _base(p, study, dose, w.uid(p.index, "rtdose"), 1, when)
     n, frames, step = 32, 8, 5.0
     axis = (np.arange(n, dtype=np.float32) - (n - 1) / 2.0) * step
     offsets = -np.arange(frames, dtype=np.float32) * step
     z0 = tumour_z + (frames - 1) * step / 2.0
-    zz = (z0 + offsets)[:, None, None]
-    gy = 60.0 * np.exp(-((axis[None, None, :]) ** 2 + (axis[None, :, None]) ** 2 + (zz - tumour_z) ** 2) / (2 * 20.0**2))
+    dz = (z0 + offsets - tumour_z)[:, None, None]
+    r2 = axis[None, None, :] ** 2 + axis[None, :, None] ** 2 + dz**2
     scaling = _ds(60.0 / 65535.0)
-    stored = np.clip(np.rint(gy / float(scaling)), 0, 65535).astype(np.uint16)
-    ds.FrameOfReferenceUID = frame
+    stored = np.rint(60.0 * np.exp(-r2 / (2 * 20.0**2)) / float(scaling))
+    ds.FrameOfReferenceUID = ct["frame"]
     ds.ImagePositionPatient = [_ds(tx + float(axis[0])), _ds(ty + float(axis[0])), _ds(z0)]
     ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
     ds.PixelSpacing = [_ds(step), _ds(step)]
@@ -981,22 +1029,26 @@ def _write_rt(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], frame: 
     ds.DoseSummationType = "PLAN"
     ds.GridFrameOffsetVector = [_ds(float(v)) for v in offsets]
     ds.DoseGridScaling = scaling
-    ds.ReferencedRTPlanSequence = [_item(ReferencedSOPClassUID=RTPlanStorage, ReferencedSOPInstanceUID=plan_uid)]
-    ds.PixelData = stored.tobytes()
+    ds.ReferencedRTPlanSequence = [
+        _item(ReferencedSOPClassUID=RTPlanStorage, ReferencedSOPInstanceUID=plan["sop_uids"][0])
+    ]
+    ds.PixelData = np.clip(stored, 0, 65535).astype(np.uint16).tobytes()
     w.add(dose, ds, "IM000001.dcm")
-    return series, plan, dose
+    return struct, plan, dose
 
 
-def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_thickness: float) -> tuple[dict, dict, dict]:
+def _write_reports(
+    w: _Writer, p: _Person, study: _Study, pet: dict[str, Any], suv: np.ndarray
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Screen capture with burned-in name, encapsulated PDF report and Comprehensive SR."""
     when = study.start + timedelta(hours=2)
     sc = _series(
-        w, p, study, "SC", 90, "PT", SecondaryCaptureImageStorage, "PET MIP screen capture", when, _PHILIPS
+        w, p, study, "SC", 90, SecondaryCaptureImageStorage, "PET MIP screen capture", when,
+        _PHILIPS, modality="PT",
     )
-    ds = _base(p, study, sc, SecondaryCaptureImageStorage, w.uid(p.index, "sc"), 1, when)
     image = Image.new("RGB", (SC_SIZE, SC_SIZE), (0, 0, 0))
     mip = np.clip(suv.max(axis=1) / 6.0, 0.0, 1.0)
-    height = max(32, round(SC_SIZE * suv.shape[0] * pet_thickness / CT_FOV_MM))
+    height = max(32, round(SC_SIZE * suv.shape[0] * pet["thickness"] / CT_FOV_MM))
     picture = Image.fromarray((255 * (1.0 - mip)).astype(np.uint8), "L").resize(
         (SC_SIZE, height), Image.Resampling.BILINEAR
     )
@@ -1006,6 +1058,7 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
     draw.text((14, 14), p.burned_name, font=font, fill=(255, 255, 0))
     draw.text((14, 56), f"ID {p.patient_id}  DOB {_da(p.birth)}", font=font, fill=(255, 255, 0))
     draw.text((14, 98), "FDG PET MIP", font=font, fill=(255, 255, 255))
+    ds = _base(p, study, sc, w.uid(p.index, "sc"), 1, when)
     ds.ImageType = ["DERIVED", "SECONDARY"]
     ds.ConversionType = "WSD"
     ds.BurnedInAnnotation = "YES"
@@ -1021,8 +1074,7 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
     ds.PixelData = np.asarray(image, dtype=np.uint8).tobytes()
     w.add(sc, ds, "IM000001.dcm")
 
-    doc = _series(w, p, study, "DOC", 91, "DOC", EncapsulatedPDFStorage, "Report", when, _RIS)
-    ds = _base(p, study, doc, EncapsulatedPDFStorage, w.uid(p.index, "pdf"), 1, when)
+    doc = _series(w, p, study, "DOC", 91, EncapsulatedPDFStorage, "Report", when, _RIS)
     pdf = _pdf(
         [
             "FDG PET-CT whole body report",
@@ -1031,18 +1083,21 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
             "Findings: FDG-avid nodule in the right lower lobe, SUVmax 9.0.",
         ]
     )
+    ds = _base(p, study, doc, w.uid(p.index, "pdf"), 1, when)
     ds.ConversionType = "WSD"
     ds.BurnedInAnnotation = "YES"
     ds.DocumentTitle = "PET-CT report"
     ds.ConceptNameCodeSequence = [_code("18748-4", "LN", "Diagnostic imaging report")]
-    ds.AcquisitionDateTime = when.strftime("%Y%m%d%H%M%S")
+    ds.AcquisitionDateTime = _dt(when)
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf + b"\0" * (len(pdf) % 2)
     w.add(doc, ds, f"REPORT_{p.ascii_surname}.dcm")
 
-    sr = _series(w, p, study, "SR", 92, "SR", ComprehensiveSRStorage, "PET-CT structured report", when, _RIS)
-    ds = _base(p, study, sr, ComprehensiveSRStorage, w.uid(p.index, "sr"), 1, when)
+    sr = _series(
+        w, p, study, "SR", 92, ComprehensiveSRStorage, "PET-CT structured report", when, _RIS
+    )
+    ds = _base(p, study, sr, w.uid(p.index, "sr"), 1, when)
     ds.ValueType = "CONTAINER"
     ds.ConceptNameCodeSequence = [_code("18748-4", "LN", "Diagnostic imaging report")]
     ds.ContinuityOfContent = "SEPARATE"
@@ -1053,11 +1108,11 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
         _item(
             VerifyingObserverName=p.staff[4],
             VerifyingOrganization=p.site.institution,
-            VerificationDateTime=when.strftime("%Y%m%d%H%M%S"),
+            VerificationDateTime=_dt(when),
             VerifyingObserverIdentificationCodeSequence=[],
         )
     ]
-    ds.PerformedProcedureCodeSequence = [_code("PETCT", "99RIS", "PET-CT whole body")]
+    ds.PerformedProcedureCodeSequence = [_code(study.label, "99RIS", study.procedure)]
     ds.ContentSequence = [
         _item(
             RelationshipType="HAS OBS CONTEXT",
@@ -1079,21 +1134,20 @@ def _write_reports(w: _Writer, p: _Person, study: _Study, suv: np.ndarray, pet_t
     return sc, doc, sr
 
 
-def _write_mr(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+def _write_mr(
+    w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], rng: np.random.Generator
+) -> dict[str, Any]:
     """Follow-up MR series; its SeriesDescription carries the patient ID."""
-    series = _series(
-        w, p, study, "MR", 1, "MR", MRImageStorage, f"AX T2 {p.patient_id}", study.start, _GE
-    )
-    frame = w.uid(p.index, "mr-frame-of-reference")
-    coords, spacing = _grid(MR_SIZE, 400.0)
-    x, y = coords[None, :], coords[:, None]
-    thickness = 6.0
+    description = f"AX T2 {p.patient_id}"
+    series = _series(w, p, study, "MR", 1, MRImageStorage, description, study.start, _GE)
+    frame = w.uid(p.index, "MR", "frame-of-reference")
+    coords, spacing = _grid(MR_SIZE, MR_FOV_MM)
     for j in range(MR_SLICES):
-        z = -j * thickness
-        labels = _labels(x, y, z, ct["extent"], ct["tumour_z"])
+        z = -j * MR_THICKNESS_MM
+        labels = _labels(coords[None, :], coords[:, None], z, ct["extent"], ct["tumour_z"])
         signal = _MR_SIGNAL[labels] + np.abs(rng.normal(0.0, 15.0, labels.shape))
         stored = np.clip(np.rint(signal), 0, 4095).astype(np.uint16)
-        ds = _base(p, study, series, MRImageStorage, w.uid(p.index, "mr", j), j + 1, study.start)
+        ds = _base(p, study, series, w.uid(p.index, "mr", j), j + 1, study.start)
         ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
         ds.ScanningSequence = "SE"
         ds.SequenceVariant = "SK"
@@ -1103,7 +1157,7 @@ def _write_mr(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], rng: np
         ds.EchoTime = "90"
         ds.EchoTrainLength = 16
         ds.MagneticFieldStrength = "3"
-        _image(ds, stored, spacing, thickness, float(coords[0]), z, frame)
+        _image(ds, stored, spacing, MR_THICKNESS_MM, z, frame)
         ge = ds.private_block(0x0009, GE_CREATOR, create=True)
         ge.add_new(0x01, "LO", "GE_GENESIS_FF")
         ge.add_new(GE_ID_ELEMENT, "LO", p.patient_id)
@@ -1111,13 +1165,18 @@ def _write_mr(w: _Writer, p: _Person, study: _Study, ct: dict[str, Any], rng: np
     return series
 
 
-def _record_identifiers(w: _Writer, p: _Person, files: dict[str, str]) -> None:
-    """Record every identifier planted for patient ``p`` with one file that holds it."""
-    ct, pet, mr, sr, pdf, sc = files["ct"], files["pet"], files["mr"], files["sr"], files["pdf"], files["sc"]
+def _record_identifiers(w: _Writer, p: _Person, s: dict[str, dict[str, Any]]) -> None:
+    """Record each identifier planted for ``p`` with one file (or folder) that holds it."""
+    ct, pet, mr = s["ct"]["files"][0], s["pet"]["files"][0], s["mr"]["files"][0]
+    sc, pdf, sr = s["sc"]["files"][0], s["doc"]["files"][0], s["sr"]["files"][0]
+    rtstruct, rtplan, rtdose = (s[k]["files"][0] for k in ("rtstruct", "rtplan", "rtdose"))
+    siemens = f"(0029,xx{SIEMENS_NAME_ELEMENT:02X}) {SIEMENS_CREATOR}"
+    philips = f"(2001,xx{PHILIPS_NAME_ELEMENT:02X}) {PHILIPS_CREATOR}"
+    ge = f"(0009,xx{GE_ID_ELEMENT:02X}) {GE_CREATOR}"
     for value in _components(p.name):
-        for where in ("PatientName", "ImageComments", "(6000,0022)", f"(0029,xx{SIEMENS_NAME_ELEMENT:02X}) {SIEMENS_CREATOR}"):
+        for where in ("PatientName", "ImageComments", "(6000,0022)", siemens):
             w.plant(p, value, where, "name", ct)
-        w.plant(p, value, f"(2001,xx{PHILIPS_NAME_ELEMENT:02X}) {PHILIPS_CREATOR}", "name", pet)
+        w.plant(p, value, philips, "name", pet)
         w.plant(p, value, "ContentSequence/PersonName", "name", sr)
         w.plant(p, value, "ContentSequence/TextValue", "name", sr)
     w.plant(p, p.surname, "StudyDescription", "name", ct)
@@ -1127,24 +1186,23 @@ def _record_identifiers(w: _Writer, p: _Person, files: dict[str, str]) -> None:
         ("ReferringPhysicianName", p.staff[0], ct),
         ("PerformingPhysicianName", p.staff[1], ct),
         ("OperatorsName", p.staff[2], ct),
-        ("ReviewerName", p.staff[3], files["rtplan"]),
+        ("ReviewerName", p.staff[3], rtplan),
         ("VerifyingObserverSequence/VerifyingObserverName", p.staff[4], sr),
     ):
         w.plant(p, pn.split("^")[0], where, "name", path)
     w.plant(p, p.patient_id, "PatientID", "id", ct)
-    w.plant(p, p.patient_id, f"(0009,xx{GE_ID_ELEMENT:02X}) {GE_CREATOR}", "id", mr)
+    w.plant(p, p.patient_id, ge, "id", mr)
     w.plant(p, p.patient_id, "SeriesDescription", "id", mr)
     w.plant(p, p.patient_id, "ContentSequence/TextValue", "id", sr)
     w.plant(p, p.other_id, "OtherPatientIDs", "id", ct)
     w.plant(p, p.other_id, "OtherPatientIDsSequence/PatientID", "id", ct)
+    w.plant(p, p.site.serial, "DeviceSerialNumber", "id", ct)
     w.plant(p, _da(p.birth), "PatientBirthDate", "date", ct)
     w.plant(p, p.address, "PatientAddress", "address", ct)
+    w.plant(p, p.site.institution_address, "InstitutionAddress", "address", ct)
     w.plant(p, p.phone, "PatientTelephoneNumbers", "phone", ct)
     w.plant(p, p.site.institution, "InstitutionName", "institution", ct)
-    w.plant(p, p.site.institution_address, "InstitutionAddress", "address", ct)
     w.plant(p, p.site.station, "StationName", "institution", ct)
-    w.plant(p, p.site.serial, "DeviceSerialNumber", "id", ct)
-    w.plant(p, p.ref_patient_uid, "ReferencedPatientSequence/ReferencedSOPInstanceUID", "uid", ct)
     for study, path in zip(p.studies, (ct, mr), strict=True):
         for where in (
             "AccessionNumber",
@@ -1154,20 +1212,39 @@ def _record_identifiers(w: _Writer, p: _Person, files: dict[str, str]) -> None:
         ):
             w.plant(p, study.accession, where, "accession", path)
         w.plant(p, _da(study.day), "StudyDate", "date", path)
-        w.plant(p, study.uid, "StudyInstanceUID", "uid", path)
         w.plant(p, _da(study.day), "folder name", "date", f"{p.folder}/{study.folder}")
-    w.plant(p, _da(p.studies[0].day), "RadiopharmaceuticalInformationSequence/RadiopharmaceuticalStartDateTime", "date", pet)
-    w.plant(p, files["frame"], "FrameOfReferenceUID", "uid", ct)
+        w.plant(p, study.uid, "StudyInstanceUID", "uid", path)
     w.plant(
         p,
-        files["ct_uid"],
-        "ReferencedFrameOfReferenceSequence/RTReferencedStudySequence/RTReferencedSeriesSequence/"
-        "ContourImageSequence/ReferencedSOPInstanceUID",
-        "uid",
-        files["rtstruct"],
+        _da(p.injection),
+        "RadiopharmaceuticalInformationSequence/RadiopharmaceuticalStartDateTime",
+        "date",
+        pet,
     )
-    w.plant(p, files["rtstruct_uid"], "ReferencedStructureSetSequence/ReferencedSOPInstanceUID", "uid", files["rtplan"])
-    w.plant(p, files["rtplan_uid"], "ReferencedRTPlanSequence/ReferencedSOPInstanceUID", "uid", files["rtdose"])
+    w.plant(p, p.ref_patient_uid, "ReferencedPatientSequence/ReferencedSOPInstanceUID", "uid", ct)
+    w.plant(p, s["ct"]["frame"], "FrameOfReferenceUID", "uid", ct)
+    w.plant(
+        p,
+        s["ct"]["sop_uids"][0],
+        "ReferencedFrameOfReferenceSequence/RTReferencedStudySequence/RTReferencedSeriesSequence"
+        "/ContourImageSequence/ReferencedSOPInstanceUID",
+        "uid",
+        rtstruct,
+    )
+    w.plant(
+        p,
+        s["rtstruct"]["sop_uids"][0],
+        "ReferencedStructureSetSequence/ReferencedSOPInstanceUID",
+        "uid",
+        rtplan,
+    )
+    w.plant(
+        p,
+        s["rtplan"]["sop_uids"][0],
+        "ReferencedRTPlanSequence/ReferencedSOPInstanceUID",
+        "uid",
+        rtdose,
+    )
     for value in (p.ascii_surname, p.ascii_given):
         w.plant(p, value, "overlay", "name", ct, in_pixels=True)
         w.plant(p, value, "pixels", "name", sc, in_pixels=True)
@@ -1177,62 +1254,17 @@ def _record_identifiers(w: _Writer, p: _Person, files: dict[str, str]) -> None:
     w.plant(p, _da(p.birth), "pixels", "date", sc, in_pixels=True)
     w.plant(p, p.patient_id, "EncapsulatedDocument", "id", pdf)
     w.plant(p, _da(p.birth), "EncapsulatedDocument", "date", pdf)
+    w.plant(p, _da(p.studies[0].day), "EncapsulatedDocument", "date", pdf)
     w.plant(p, p.studies[0].accession, "EncapsulatedDocument", "accession", pdf)
     w.plant(p, p.patient_id, "folder name", "id", p.folder)
     w.plant(p, p.ascii_surname, "file name", "name", pdf)
 
 
-def _write_patient(w: _Writer, p: _Person, ct_slices: int, ct_size: int) -> dict[str, Any]:
-    """Write both studies of ``p``, record the plants and return the patient record."""
-    rng = np.random.default_rng([w.seed, p.index, 1])
-    petct, mr_study = p.studies
-    ct, frame = _write_ct(w, p, petct, ct_slices, ct_size, rng)
-    pet, suv = _write_pet(w, p, petct, ct, frame, rng)
-    rtstruct, rtplan, rtdose = _write_rt(w, p, petct, ct, frame)
-    sc, doc, sr = _write_reports(w, p, petct, suv, len(ct["z"]) * CT_THICKNESS_MM / PET_SLICES)
-    mr = _write_mr(w, p, mr_study, ct, rng)
-    _record_identifiers(
-        w,
-        p,
-        {
-            "ct": ct["files"][0],
-            "pet": pet["files"][0],
-            "mr": mr["files"][0],
-            "rtstruct": rtstruct["files"][0],
-            "rtplan": rtplan["files"][0],
-            "rtdose": rtdose["files"][0],
-            "sc": sc["files"][0],
-            "pdf": doc["files"][0],
-            "sr": sr["files"][0],
-            "frame": frame,
-            "ct_uid": ct["sop_uids"][0],
-            "rtstruct_uid": rtstruct["sop_uids"][0],
-            "rtplan_uid": rtplan["sop_uids"][0],
-        },
+def _patient_record(p: _Person, ct: dict[str, Any], pet: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-ready description of a written patient."""
+    series_keys = (
+        "uid", "number", "modality", "sop_class_uid", "description", "folder", "files", "sop_uids"
     )
-    studies = [
-        {
-            "study_uid": s.uid,
-            "accession_number": s.accession,
-            "image_event_id": s.event_id,
-            "study_date": _da(s.day),
-            "description": s.description,
-            "folder": f"{p.folder}/{s.folder}",
-            "series": [
-                {
-                    "series_uid": se["uid"],
-                    "series_number": se["number"],
-                    "modality": se["modality"],
-                    "sop_class_uid": se["sop_class_uid"],
-                    "description": se["description"],
-                    "folder": se["folder"],
-                    "files": se["files"],
-                }
-                for se in s.series
-            ],
-        }
-        for s in p.studies
-    ]
     return {
         "patient_id": p.patient_id,
         "subject_id": p.subject_id,
@@ -1249,18 +1281,46 @@ def _write_patient(w: _Writer, p: _Person, ct_slices: int, ct_size: int) -> dict
         "image_event_ids": [s.event_id for s in p.studies],
         "study_uids": [s.uid for s in p.studies],
         "study_dates": [_da(s.day) for s in p.studies],
-        "frame_of_reference_uid": frame,
+        "frame_of_reference_uid": ct["frame"],
         "suv_bw_factor": pet["suv_bw_factor"],
-        "studies": studies,
+        "studies": [
+            {
+                "study_uid": s.uid,
+                "accession_number": s.accession,
+                "image_event_id": s.event_id,
+                "study_date": _da(s.day),
+                "description": s.description,
+                "folder": f"{p.folder}/{s.folder}",
+                "series": [{key: se[key] for key in series_keys} for se in s.series],
+            }
+            for s in p.studies
+        ],
     }
 
 
-def _dicomdir(w: _Writer, p: _Person, record: dict[str, Any], copy_rel: str, file_id: list[str]) -> bytes:
-    """A Media Storage Directory (DICOMDIR) describing one copied CT instance."""
-    from pydicom import dcmread
+def _write_patient(w: _Writer, p: _Person, ct_slices: int, ct_size: int) -> dict[str, Any]:
+    """Write both studies of ``p``, record the plants and return the patient record."""
+    rng = np.random.default_rng([w.seed, p.index, 1])
+    petct, follow_up = p.studies
+    ct = _write_ct(w, p, petct, ct_slices, ct_size, rng)
+    pet, suv = _write_pet(w, p, petct, ct, rng)
+    rtstruct, rtplan, rtdose = _write_rt(w, p, petct, ct)
+    sc, doc, sr = _write_reports(w, p, petct, pet, suv)
+    mr = _write_mr(w, p, follow_up, ct, rng)
+    _record_identifiers(
+        w,
+        p,
+        {
+            "ct": ct, "pet": pet, "rtstruct": rtstruct, "rtplan": rtplan, "rtdose": rtdose,
+            "sc": sc, "doc": doc, "sr": sr, "mr": mr,
+        },
+    )
+    return _patient_record(p, ct, pet)
 
+
+def _dicomdir(w: _Writer, p: _Person, copy_rel: str, file_id: list[str]) -> bytes:
+    """A Media Storage Directory (DICOMDIR) file describing one copied instance."""
     source = dcmread(w.delivery / copy_rel)
-    study = record["studies"][0]
     records = [
         _item(DirectoryRecordType="PATIENT", PatientName=p.name, PatientID=p.patient_id),
         _item(
@@ -1268,13 +1328,13 @@ def _dicomdir(w: _Writer, p: _Person, record: dict[str, Any], copy_rel: str, fil
             StudyDate=source.StudyDate,
             StudyTime=source.StudyTime,
             StudyDescription=source.StudyDescription,
-            StudyInstanceUID=study["study_uid"],
+            StudyInstanceUID=source.StudyInstanceUID,
             StudyID=source.StudyID,
             AccessionNumber=source.AccessionNumber,
         ),
         _item(
             DirectoryRecordType="SERIES",
-            Modality="CT",
+            Modality=source.Modality,
             SeriesInstanceUID=source.SeriesInstanceUID,
             SeriesNumber=source.SeriesNumber,
         ),
@@ -1283,73 +1343,68 @@ def _dicomdir(w: _Writer, p: _Person, record: dict[str, Any], copy_rel: str, fil
             ReferencedFileID=file_id,
             ReferencedSOPClassUIDInFile=source.SOPClassUID,
             ReferencedSOPInstanceUIDInFile=source.SOPInstanceUID,
-            ReferencedTransferSyntaxUIDInFile=ExplicitVRLittleEndian,
+            ReferencedTransferSyntaxUIDInFile=source.file_meta.TransferSyntaxUID,
             InstanceNumber=source.InstanceNumber,
         ),
     ]
+    for record in records:
+        record.OffsetOfTheNextDirectoryRecord = 0
+        record.RecordInUseFlag = 0xFFFF
+        record.OffsetOfReferencedLowerLevelDirectoryEntity = 0
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = w.uid("dicomdir")
+    ds.file_meta.MediaStorageSOPInstanceUID = w.uid("DICOMDIR")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if p.site.charset:
         ds.SpecificCharacterSet = p.site.charset
     ds.FileSetID = "CD2"
-    ds.FileSetConsistencyFlag = 0
-    for rec in records:
-        rec.OffsetOfTheNextDirectoryRecord = 0
-        rec.RecordInUseFlag = 0xFFFF
-        rec.OffsetOfReferencedLowerLevelDirectoryEntity = 0
     ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = 0
     ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = 0
+    ds.FileSetConsistencyFlag = 0
     ds.DirectoryRecordSequence = records
 
     def encode() -> bytes:
-        from io import BytesIO
-
         buffer = BytesIO()
         dcmwrite(buffer, ds, enforce_file_format=True)
         return buffer.getvalue()
 
-    # Offsets count from the first byte of the file; UL values keep the length fixed.
-    first = encode()
-    start = first.index(b"\x04\x00\x20\x12SQ")
+    # Offsets count from the first byte of the file. The records hold no nested
+    # sequences, so the item tags after (0004,1220) start the records in order;
+    # filling in the UL offsets does not change any length.
+    draft = encode()
+    cursor = draft.index(b"\x04\x00\x20\x12SQ")
     positions = []
-    cursor = start
     for _ in records:
-        cursor = first.index(b"\xfe\xff\x00\xe0", cursor + 1)
+        cursor = draft.index(b"\xfe\xff\x00\xe0", cursor + 1)
         positions.append(cursor)
     ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = positions[0]
     ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = positions[0]
-    for rec, child in zip(records[:-1], positions[1:], strict=True):
-        rec.OffsetOfReferencedLowerLevelDirectoryEntity = child
+    for record, child in zip(records[:-1], positions[1:], strict=True):
+        record.OffsetOfReferencedLowerLevelDirectoryEntity = child
     return encode()
 
 
 def _write_bad_inputs(w: _Writer, p: _Person, record: dict[str, Any]) -> list[dict[str, str]]:
-    """Add the problem files a real delivery tends to contain."""
-    from pydicom import dcmread
-
+    """Add the problem files real deliveries contain, using patient ``p``'s CT."""
     delivery = w.delivery
     ct_files = record["studies"][0]["series"][0]["files"]
     ct_folder = ct_files[0].rsplit("/", 1)[0]
     study_folder = ct_folder.rsplit("/", 1)[0]
     bad: list[dict[str, str]] = []
 
-    notes = "notes.txt"
-    (delivery / notes).write_text(
-        "Transfer notes\nTwo CDs burned from PACS. Second CD is a partial re-send.\n", encoding="utf-8"
+    (delivery / "notes.txt").write_text(
+        "Transfer notes\nTwo CDs burned from PACS; the second is a partial re-send.\n",
+        encoding="utf-8",
     )
-    bad.append({"path": notes, "problem": "not_dicom"})
+    bad.append({"path": "notes.txt", "problem": "not_dicom"})
 
-    copy_source = ct_files[0]
-    copy_rel = "CD2/DICOM/IM000001"
+    copy_rel, dicomdir_rel = "CD2/DICOM/IM000001", "CD2/DICOMDIR"
     (delivery / copy_rel).parent.mkdir(parents=True)
-    (delivery / copy_rel).write_bytes((delivery / copy_source).read_bytes())
-    dicomdir_rel = "CD2/DICOMDIR"
-    (delivery / dicomdir_rel).write_bytes(_dicomdir(w, p, record, copy_rel, ["DICOM", "IM000001"]))
+    (delivery / copy_rel).write_bytes((delivery / ct_files[0]).read_bytes())
+    (delivery / dicomdir_rel).write_bytes(_dicomdir(w, p, copy_rel, ["DICOM", "IM000001"]))
     bad.append({"path": dicomdir_rel, "problem": "dicomdir"})
-    bad.append({"path": copy_rel, "problem": "duplicate", "of": copy_source})
+    bad.append({"path": copy_rel, "problem": "duplicate", "of": ct_files[0]})
     for value in _components(p.name):
         w.plant(p, value, "DirectoryRecordSequence/PatientName", "name", dicomdir_rel)
     w.plant(p, p.patient_id, "DirectoryRecordSequence/PatientID", "id", dicomdir_rel)
@@ -1362,17 +1417,17 @@ def _write_bad_inputs(w: _Writer, p: _Person, record: dict[str, Any]) -> list[di
 
     ds = dcmread(delivery / source)
     del ds.PatientID
-    ds.SeriesInstanceUID = w.uid(p.index, "ct-no-id", "series")
-    ds.SOPInstanceUID = w.uid(p.index, "ct-no-id")
+    ds.SeriesInstanceUID = w.uid(p.index, "CT without PatientID", "series")
+    ds.SOPInstanceUID = w.uid(p.index, "CT without PatientID")
     ds.SeriesNumber = 99
     ds.InstanceNumber = 1
-    ds.SeriesDescription = "CT export without PatientID"
-    bad.append({"path": w.save(ds, f"{study_folder}/CT_99/IM000001.dcm"), "problem": "missing_patient_id"})
+    ds.SeriesDescription = "CT export"
+    missing = w.save(ds, f"{study_folder}/CT_99/IM000001.dcm")
+    bad.append({"path": missing, "problem": "missing_patient_id"})
 
     original = ct_files[2 % len(ct_files)]
     ds = dcmread(delivery / original)
-    pixels = ds.pixel_array.astype(np.int16)
-    ds.PixelData = np.clip(pixels + 25, 0, 4095).astype(np.int16).tobytes()
+    ds.PixelData = np.clip(ds.pixel_array + 25, 0, 4095).astype(np.int16).tobytes()
     ds.WindowCenter = "-600"
     ds.WindowWidth = "1500"
     conflict = w.save(ds, f"{study_folder}/CT_2_RESENT/{original.rsplit('/', 1)[1]}")
@@ -1402,22 +1457,22 @@ def generate(
     ----------
     out : str or Path
         Output folder; receives ``delivery/``, ``subjects.csv``,
-        ``events.csv`` and ``planted.json`` and nothing is written elsewhere.
+        ``events.csv`` and ``planted.json``. Nothing is written elsewhere.
     patients : int
-        Number of patients. Patient ``i`` uses the default character
-        repertoire, ISO_IR 100 (Latin-1) or ISO_IR 192 (UTF-8, Greek) for
-        ``i % 3`` = 0, 1, 2, and belongs to SITE01, SITE02 or SITE03.
+        Number of patients. Patient ``i`` belongs to SITE01, SITE02 or
+        SITE03 for ``i % 3`` = 0, 1, 2, whose files use the default character
+        repertoire, ISO_IR 100 (Latin-1) and ISO_IR 192 (UTF-8, Greek).
     seed : int
         Seed of every random draw and UID; a patient's data depend only on
-        the seed and its index.
+        the seed and the patient's index.
     ct_slices : int
-        Slices of each CT series (3 mm apart).
+        Slices of each CT series, 3 mm apart.
     ct_size : int
         Rows and columns of each CT slice (500 mm field of view).
     bad_inputs : bool
         Also write a non-DICOM file, a DICOMDIR with an identical copy of a
-        CT file (second CD), a truncated file, a CT file without PatientID
-        and a file reusing a CT SOP Instance UID with different pixels.
+        CT file (a second CD), a truncated file, a CT file without
+        PatientID and a file reusing a CT SOP Instance UID with other pixels.
 
     Returns
     -------
@@ -1433,7 +1488,7 @@ def generate(
     """
     if patients < 1 or seed < 0 or ct_slices < 1 or ct_size < 32:
         raise ValueError(
-            "need patients >= 1, seed >= 0, ct_slices >= 1 and ct_size >= 32, got "
+            "need patients >= 1, seed >= 0, ct_slices >= 1 and ct_size >= 32; got "
             f"patients={patients}, seed={seed}, ct_slices={ct_slices}, ct_size={ct_size}"
         )
     root = Path(out)
@@ -1452,9 +1507,8 @@ def generate(
     for index in range(patients):
         site_id = _SITES[index % len(_SITES)].site_id
         per_site[site_id] = per_site.get(site_id, 0) + 1
-        person = _person(w, index, per_site[site_id], used)
-        people.append(person)
-        records.append(_write_patient(w, person, ct_slices, ct_size))
+        people.append(_person(w, index, per_site[site_id], used))
+        records.append(_write_patient(w, people[-1], ct_slices, ct_size))
     bad = _write_bad_inputs(w, people[0], records[0]) if bad_inputs else []
 
     subjects_csv = root / "subjects.csv"

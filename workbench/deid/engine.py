@@ -95,12 +95,14 @@ def _values(elem) -> list:
 @lru_cache(maxsize=256)
 def _scrubber(pairs: tuple[tuple[str, str], ...]):
     """A compiled whole-token, case-insensitive matcher for identifying strings."""
-    table = {}
+    table, needles = {}, []
     for needle, repl in pairs:
-        table.setdefault(needle.casefold(), repl)
+        if needle.casefold() not in table:
+            table[needle.casefold()] = repl
+            needles.append(needle)  # the original spelling: casefold turns a final sigma medial
     if not table:
         return None, table
-    alternation = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    alternation = "|".join(re.escape(k) for k in sorted(needles, key=len, reverse=True))
     return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.IGNORECASE), table
 
 

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tarfile
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -256,11 +257,13 @@ def _member_or_nested(name: str, stream: IO[bytes], workdir: Path
 def _read_header(path: Path) -> dict[str, str] | None:
     """Header values needed for routing, or None if the file is not a usable DICOM object."""
     try:
-        try:
-            dataset = pydicom.dcmread(path, stop_before_pixels=True)
-        except InvalidDicomError:
-            dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        header = {tag: str(dataset.get(tag, "") or "") for tag in _HEADER_TAGS}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                dataset = pydicom.dcmread(path, stop_before_pixels=True)
+            except InvalidDicomError:
+                dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            header = {tag: str(dataset.get(tag, "") or "") for tag in _HEADER_TAGS}
     except Exception:  # pydicom raises many types on arbitrary bytes
         return None
     if not all(header[tag] for tag in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID")):

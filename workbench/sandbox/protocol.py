@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -125,6 +124,7 @@ class Request:
     cookies: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     token: str | None = None
+    upload: Path | None = None
 
     @property
     def segments(self) -> list[str]:
@@ -182,9 +182,3 @@ def result_set(rows: list[dict[str, str]], fmt: str) -> Response:
         writer.writerows(rows)
         return Response(200, out.getvalue().encode("utf-8"), CSV)
     return json_response({"ResultSet": {"Result": rows, "totalRecords": str(len(rows))}})
-
-
-def copy_file(path: Path, out: IO[bytes]) -> None:
-    """Stream a file into ``out``."""
-    with open(path, "rb") as handle:
-        shutil.copyfileobj(handle, out, 1 << 20)
