@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	TQDM_DISABLE=1 $(BIN)/workbench examples $(DEMO)/delivery --patients 3
-	$(BIN)/workbench deid $(DEMO)/delivery $(DEMO)/out --profile uk-pet-core-lab \
-		--lookup $(DEMO)/delivery/subjects.csv --store $(DEMO)/state/workbench.sqlite; \
+	TQDM_DISABLE=1 $(BIN)/workbench examples $(DEMO)/example --patients 3
+	$(BIN)/workbench deid $(DEMO)/example/delivery $(DEMO)/out --profile uk-pet-core-lab \
+		--lookup $(DEMO)/example/subjects.csv --store $(DEMO)/state/workbench.sqlite; \
 	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ] || exit $$rc
-	$(BIN)/workbench verify $(DEMO)/delivery $(DEMO)/out --profile uk-pet-core-lab \
+	$(BIN)/workbench verify $(DEMO)/example/delivery $(DEMO)/out --profile uk-pet-core-lab \
 		--store $(DEMO)/state/workbench.sqlite
 
 test: $(STAMP)

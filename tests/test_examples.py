@@ -87,11 +87,12 @@ def check_identifier(planted: Planted, ident: dict) -> None:
         assert ident["in_pixels"]
         text = patient["ascii_name"].replace("^", ", ")
         assert value in text
-        expected = _text_mask([text], (ds.Rows, ds.Columns), _overlay_size(ds.Rows))
+        expected = _text_mask(text, (ds.Rows, ds.Columns), _overlay_size(ds.Rows))
         assert np.array_equal(ds.overlay_array(0x6000).astype(bool), expected)
     elif where == "pixels":
         assert ident["in_pixels"] and ds.BurnedInAnnotation == "YES"
-        assert value in (*patient["ascii_name"].split("^"), patient["patient_id"], patient["birth_date"])
+        drawn = (*patient["ascii_name"].split("^"), patient["patient_id"], patient["birth_date"])
+        assert value in drawn
         assert (ds.pixel_array[:100, :, 2] == 0).any() and ds.pixel_array[:100].max() == 255
     elif where == "EncapsulatedDocument":
         assert value.encode("ascii") in ds.EncapsulatedDocument
@@ -365,7 +366,8 @@ def test_bad_inputs(bad_delivery: Planted) -> None:
         assert parent.OffsetOfReferencedLowerLevelDirectoryEntity == child.seq_item_tell
     assert records[0].PatientID == bad_delivery.patients[0]["patient_id"]
     duplicate = problems["duplicate"]
-    assert dicomdir_path.parent.joinpath(*records[3].ReferencedFileID) == delivery / duplicate["path"]
+    referenced = dicomdir_path.parent.joinpath(*records[3].ReferencedFileID)
+    assert referenced == delivery / duplicate["path"]
     assert (delivery / duplicate["path"]).read_bytes() == (delivery / duplicate["of"]).read_bytes()
 
     truncated = problems["truncated"]

@@ -48,8 +48,23 @@ def test_start_time_without_datetime() -> None:
     assert suv_bw_factor(ds) == pytest.approx(HAND_COMPUTED, rel=1e-9)
 
 
+def test_start_datetime_without_time() -> None:
+    ds = pet_header(RadiopharmaceuticalStartTime=None)
+    assert suv_bw_factor(ds) == pytest.approx(HAND_COMPUTED, rel=1e-9)
+
+
+def test_start_time_wins_over_a_datetime_on_another_day() -> None:
+    ds = pet_header(RadiopharmaceuticalStartDateTime="20160401090000")
+    assert suv_bw_factor(ds) == pytest.approx(HAND_COMPUTED, rel=1e-9)
+
+
 def test_acquisition_time_when_series_time_is_missing() -> None:
     ds = pet_header(SeriesDate=None, SeriesTime=None)
+    assert suv_bw_factor(ds) == pytest.approx(HAND_COMPUTED, rel=1e-9)
+
+
+def test_reference_day_from_injection_datetime() -> None:
+    ds = pet_header(SeriesDate=None, AcquisitionDate=None, RadiopharmaceuticalStartTime=None)
     assert suv_bw_factor(ds) == pytest.approx(HAND_COMPUTED, rel=1e-9)
 
 

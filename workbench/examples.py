@@ -437,13 +437,13 @@ def _components(pn: str) -> list[str]:
     return [c for c in pn.split("^") if len(c) >= 3]
 
 
-def _text_mask(lines: list[str], shape: tuple[int, int], size: int) -> np.ndarray:
-    """Render text lines at the top left with Pillow's default font.
+def _text_mask(text: str, shape: tuple[int, int], size: int) -> np.ndarray:
+    """Render one line of ASCII text at the top left with Pillow's default font.
 
     Parameters
     ----------
-    lines : list of str
-        ASCII text, one entry per line.
+    text : str
+        The text.
     shape : tuple of int
         (rows, columns) of the mask.
     size : int
@@ -455,11 +455,10 @@ def _text_mask(lines: list[str], shape: tuple[int, int], size: int) -> np.ndarra
         Boolean array of ``shape``, True on glyph pixels.
     """
     image = Image.new("1", (shape[1], shape[0]), 0)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=size)
     margin = max(2, size // 2)
-    for i, line in enumerate(lines):
-        draw.text((margin, margin + i * round(size * 1.4)), line, font=font, fill=1)
+    ImageDraw.Draw(image).text(
+        (margin, margin), text, font=ImageFont.load_default(size=size), fill=1
+    )
     return np.array(image, dtype=bool)
 
 
@@ -796,7 +795,7 @@ def _write_ct(
         siemens.add_new(0x08, "CS", "IMAGE NUM 4")
         siemens.add_new(SIEMENS_NAME_ELEMENT, "LO", p.name)
         if i == 0:
-            mask = _text_mask([p.burned_name], (size, size), _overlay_size(size))
+            mask = _text_mask(p.burned_name, (size, size), _overlay_size(size))
             ds.add_new(0x60000010, "US", size)
             ds.add_new(0x60000011, "US", size)
             ds.add_new(0x60000022, "LO", f"{p.given} {p.surname}")

@@ -61,26 +61,26 @@ def suv_inputs(ds: Dataset) -> dict[str, Any]:
     dict
         ``weight_kg``, ``total_dose_bq``, ``half_life_s`` (float),
         ``injection_datetime`` and ``reference_datetime`` (datetime; the
-        injection from RadiopharmaceuticalStartDateTime, else SeriesDate plus
-        RadiopharmaceuticalStartTime, moved back a day when that would follow
-        the reference; the reference from SeriesDate/SeriesTime, else
-        AcquisitionDate/AcquisitionTime), ``units``, ``decay_correction``
+        reference is SeriesTime, else AcquisitionTime, on SeriesDate, else
+        AcquisitionDate; the injection is RadiopharmaceuticalStartTime on the
+        reference day, moved back a day when it would follow the reference,
+        else RadiopharmaceuticalStartDateTime), ``units``, ``decay_correction``
         (str) and ``philips_suv_factor`` (float from (7053,xx00) of the
         Philips PET Private Group). Missing inputs are None.
     """
     seq = ds.get("RadiopharmaceuticalInformationSequence")
     rp = seq[0] if seq else Dataset()
-    series_date = ds.get("SeriesDate") or ds.get("AcquisitionDate")
-    reference = _combine(ds.get("SeriesDate"), ds.get("SeriesTime")) or _combine(
-        ds.get("AcquisitionDate"), ds.get("AcquisitionTime")
-    )
-    start_dt = rp.get("RadiopharmaceuticalStartDateTime")
-    if start_dt:
-        injection: datetime | None = DT(str(start_dt)).replace(tzinfo=None)
-    else:
-        injection = _combine(series_date, rp.get("RadiopharmaceuticalStartTime"))
-        if injection and reference and injection > reference:
-            injection -= timedelta(days=1)
+    start = rp.get("RadiopharmaceuticalStartDateTime")
+    start_dt = DT(str(start)) if start else None
+    day = ds.get("SeriesDate") or ds.get("AcquisitionDate")
+    if not day and start_dt:
+        day = start_dt.strftime("%Y%m%d")
+    reference = _combine(day, ds.get("SeriesTime") or ds.get("AcquisitionTime"))
+    injection = _combine(day, rp.get("RadiopharmaceuticalStartTime"))
+    if injection is None and start_dt:
+        injection = datetime.combine(start_dt.date(), start_dt.time())
+    elif injection and reference and injection > reference:
+        injection -= timedelta(days=1)
     philips = None
     try:
         block = ds.private_block(0x7053, PHILIPS_PET_CREATOR)
@@ -135,16 +135,12 @@ def suv_bw_factor(ds: Dataset) -> float:
         elapsed = 0.0
     elif decay == "START":
         if inputs["reference_datetime"] is None:
-            raise ValueError(
-                "cannot compute SUVbw: SeriesTime (or AcquisitionTime) is missing"
-            )
+            raise ValueError("cannot compute SUVbw: SeriesTime (or AcquisitionTime) is missing")
         delta = inputs["reference_datetime"] - inputs["injection_datetime"]
         elapsed = delta.total_seconds()
         if elapsed < 0:
             raise ValueError("cannot compute SUVbw: injection is after the series start")
     else:
-        raise ValueError(
-            f"cannot compute SUVbw: DecayCorrection {decay!r} is not START or ADMIN"
-        )
+        raise ValueError(f"cannot compute SUVbw: DecayCorrection {decay!r} is not START or ADMIN")
     dose = inputs["total_dose_bq"] * math.exp(-math.log(2) * elapsed / inputs["half_life_s"])
     return inputs["weight_kg"] * 1000.0 / dose

@@ -26,6 +26,7 @@ from io import BytesIO
 
 from pydicom import dcmread
 from pydicom.charset import convert_encodings
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -38,6 +39,7 @@ NAME_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "Patien
 ID_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber")
 PERSONAL = ("PatientBirthDate", "PatientAddress", "PatientTelephoneNumbers")
 INSTITUTION = ("InstitutionName", "InstitutionAddress")
+DATE_KEYWORDS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 #: Placeholder words that identify nobody (and that de-identifiers write themselves).
 PLACEHOLDERS = frozenset({"anonymous", "anonymized", "anonymised", "anon", "unknown", "patient",
@@ -77,6 +79,11 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     if "retain_uids" not in profile.options:
         for kw in UID_KEYWORDS:
             add(_as_list(ds.get(kw)), kw)
+    if "retain_long_full_dates" not in profile.options:
+        for kw in DATE_KEYWORDS:
+            action = profile.attributes.get(tag_for_keyword(kw))
+            if action is None or action.code != "K":
+                add([str(v)[:8] for v in _as_list(ds.get(kw))], f"{kw} (real date)", 8)
     return Identity(tuple(sorted(found.items())))
 
 
@@ -91,23 +98,31 @@ def _as_list(elem) -> list:
 def _text_matcher(identity: Identity):
     if not identity.values:
         return None
-    alternation = "|".join(re.escape(v) for v, _ in sorted(identity.values, key=lambda x: -len(x[0])))
-    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.IGNORECASE)
+    ordered = sorted((v for v, _ in identity.values), key=len, reverse=True)
+    words = "|".join(re.escape(v) for v in ordered if not _embedded(v))
+    ids = "|".join(re.escape(v) for v in ordered if _embedded(v))
+    parts = ([rf"(?<![^\W_])(?:{words})(?![^\W_])"] if words else []) + ([ids] if ids else [])
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _embedded(value: str) -> bool:
+    """Long IDs (six or more characters, with a digit) count even inside a longer word."""
+    return len(value) >= 6 and any(ch.isdigit() for ch in value)
 
 
 def _byte_matcher(identity: Identity, encodings: tuple[str, ...]):
-    needles = set()
+    words, ids = set(), set()
     for value, _ in identity.values:
         for enc in encodings:
             try:
                 raw = value.encode(enc)
             except (UnicodeEncodeError, LookupError):
                 continue
-            needles.update({raw, raw.upper(), raw.lower()})
-    if not needles:
-        return None
-    alternation = b"|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
-    return re.compile(rb"(?<![A-Za-z0-9\x80-\xff])(?:" + alternation + rb")(?![A-Za-z0-9\x80-\xff])")
+            (ids if _embedded(value) else words).update({raw, raw.upper(), raw.lower()})
+    join = lambda found: b"|".join(re.escape(n) for n in sorted(found, key=len, reverse=True))  # noqa: E731
+    parts = ([rb"(?<![A-Za-z0-9\x80-\xff])(?:" + join(words) + rb")(?![A-Za-z0-9\x80-\xff])"]
+             if words else []) + ([join(ids)] if ids else [])
+    return re.compile(b"|".join(parts)) if parts else None
 
 
 def _header_bytes(data: bytes) -> bytes:
@@ -139,9 +154,11 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     if "DeidentificationMethod" not in ds and "DeidentificationMethodCodeSequence" not in ds:
         problems.append("DeidentificationMethod is missing")
     removed = {t for t, a in profile.plan.actions.items() if a.code == "X"}
+    removed_in_kept = {t for t, a in profile.attributes.items() if a.code == "X"}
     kept_sequences = {t for t, a in profile.plan.actions.items() if a.code == "K"}
     matcher = _text_matcher(identity)
-    _walk(ds, "", removed, kept_sequences, profile, matcher, identity, problems, kept=False)
+    _walk(ds, "", (removed, removed_in_kept), kept_sequences, profile, matcher, identity, problems,
+          kept=False)
     encodings = tuple(convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"))
     rx = _byte_matcher(identity, encodings + ("ascii",))
     if rx is not None:
@@ -163,7 +180,8 @@ def _what(identity: Identity, raw: bytes, encodings: tuple[str, ...]) -> str:
     return "an identifying value"
 
 
-def _walk(ds: Dataset, path: str, removed: set[int], kept_sequences: set[int], profile: Profile,
+def _walk(ds: Dataset, path: str, removed: tuple[set[int], set[int]], kept_sequences: set[int],
+          profile: Profile,
           matcher, identity: Identity, problems: list[str], kept: bool) -> None:
     creators = {}
     for elem in ds:
@@ -180,7 +198,7 @@ def _walk(ds: Dataset, path: str, removed: set[int], kept_sequences: set[int], p
                                 "present without a keep rule")
         elif (group & 0xFF01) in (0x5000, 0x6000) and "clean_graphics" not in profile.options:
             problems.append(f"overlay/curve attribute {elem.tag} present")
-        elif not kept and tag in removed:
+        elif tag in removed[1 if kept else 0]:
             problems.append(f"{here} is present but the profile removes it")
         if elem.VR == "SQ":
             inner_kept = kept or tag in kept_sequences
@@ -191,7 +209,7 @@ def _walk(ds: Dataset, path: str, removed: set[int], kept_sequences: set[int], p
             for v in _as_list(elem.value):
                 hit = matcher.search(str(v))
                 if hit:
-                    what = dict((k.casefold(), w) for k, w in identity.values).get(
+                    what = {k.casefold(): w for k, w in identity.values}.get(
                         hit[0].casefold(), "an identifying value")
                     problems.append(f"{what} of the input found in {here}")
                     break

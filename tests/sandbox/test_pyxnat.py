@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import pyxnat
+from pyxnat.core.errors import OperationalError
 
 from .conftest import SandboxHandle
 
@@ -62,17 +63,17 @@ def test_pyxnat_workflow(sandbox_xnat, make_study, tmp_path: Path):
         subject9.share("P2", label="S9_P2")
         with pytest.raises(Exception, match="409"):
             subject9.share("P2", label="S9_P2")
-        assert xnat.select.project("P2").subjects().get("label") == ["S9_P2"]
+        assert [s.label() for s in xnat.select.project("P2").subjects()] == ["S9_P2"]
         imported.share("P2", label="E9_P2")
-        shared = xnat.select.project("P2").subject("S9_P2").experiments().get("label")
-        assert shared == ["E9_P2"]
+        shared = xnat.select.project("P2").subject("S9_P2").experiments()
+        assert [e.label() for e in shared] == ["E9_P2"]
     finally:
         xnat.disconnect()
 
 
 def test_pyxnat_wrong_password_is_rejected(sandbox_xnat):
     xnat = interface(sandbox_xnat, password="wrong")
-    with pytest.raises(Exception):
+    with pytest.raises(OperationalError, match="Authentication failed"):
         xnat.select.projects().get()
     assert ("GET", "/data/JSESSION", 401) in sandbox_xnat.server.requests
 

@@ -10,7 +10,7 @@ import pytest
 import xnat
 from xnat.exceptions import XNATResponseError, XNATUploadError
 
-from .conftest import DicomStudy, SandboxHandle
+from .conftest import SandboxHandle
 
 
 def connect(sandbox: SandboxHandle, user: str | None = None, password: str | None = None):
@@ -173,6 +173,14 @@ def test_prearchive_import_archive_and_conflict(sandbox_xnat, make_study):
         assert merged.id == archived.id
         assert merged.scans["1"].resources["DICOM"].file_count == 3
 
+        sandbox_xnat.server.set_prearchive_code("P1", 0)
+        held = session.services.import_(str(study.zip_path), project="P1", subject="S2",
+                                        experiment="E2")
+        assert held.status == "READY" and held.uri.startswith("/data/prearchive/projects/P1/")
+        moved = held.move("P2")
+        assert [s.label for s in session.prearchive.sessions("P2")] == ["E2"]
+        assert session.prearchive.sessions("P2")[0].archive().project == "P2"
+
 
 def test_existing_session_with_overwrite_none_is_refused(sandbox_xnat, make_study):
     study = make_study()
@@ -213,6 +221,11 @@ def test_unparsable_uploads_are_refused(sandbox_xnat, make_study, tmp_path: Path
         target.writestr("README.txt", "not DICOM")
         for name in source.namelist():
             target.writestr(name, source.read(name))
+    tail_garbage = tmp_path / "tail.zip"
+    with zipfile.ZipFile(study.zip_path) as source, zipfile.ZipFile(tail_garbage, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+        target.writestr("zz/notes.txt", "not DICOM either")
     with connect(sandbox_xnat) as session:
         with pytest.raises(XNATUploadError) as error:
             session.services.import_(str(garbage), project="P1", subject="S1", experiment="E1")
@@ -220,6 +233,12 @@ def test_unparsable_uploads_are_refused(sandbox_xnat, make_study, tmp_path: Path
         assert "Upload did not include parseable files for session generation." in str(error.value)
         with pytest.raises(XNATUploadError, match="unable to read DICOM object README.txt"):
             session.services.import_(str(mixed), project="P1", subject="S1", experiment="E1")
+        with pytest.raises(XNATUploadError, match="unable to read DICOM object zz/notes.txt"):
+            session.services.import_(str(tail_garbage), project="P1", subject="S1",
+                                     experiment="E1")
+        partial = session.prearchive.sessions("P1")
+        assert [(s.label, s.status) for s in partial] == [("E1", "ERROR")]
+        partial[0].delete()
         with pytest.raises(XNATResponseError, match="400"):
             session.post("/data/services/import", query={"overwrite": "always"}, data=b"")
         assert session.services.import_(str(mixed), project="P1", subject="S1", experiment="E1",

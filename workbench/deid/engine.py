@@ -102,8 +102,22 @@ def _scrubber(pairs: tuple[tuple[str, str], ...]):
             needles.append(needle)  # the original spelling: casefold turns a final sigma medial
     if not table:
         return None, table
-    alternation = "|".join(re.escape(k) for k in sorted(needles, key=len, reverse=True))
-    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.IGNORECASE), table
+    return re.compile(identifier_pattern(needles), re.IGNORECASE), table
+
+
+def is_embedded_id(text: str) -> bool:
+    """IDs of six or more characters with a digit are matched even inside longer words
+    (an accession number prefixed into a procedure step ID still identifies)."""
+    return len(text) >= 6 and any(ch.isdigit() for ch in text)
+
+
+def identifier_pattern(needles: list[str]) -> str:
+    """A regex matching names as whole tokens and long IDs anywhere."""
+    ordered = sorted(needles, key=len, reverse=True)
+    words = "|".join(re.escape(n) for n in ordered if not is_embedded_id(n))
+    ids = "|".join(re.escape(n) for n in ordered if is_embedded_id(n))
+    parts = ([rf"(?<![^\W_])(?:{words})(?![^\W_])"] if words else []) + ([ids] if ids else [])
+    return "|".join(parts)
 
 
 class Engine:
@@ -123,6 +137,8 @@ class Engine:
             self.date_default, self.long_flag = "S", "MODIFIED"
         else:
             self.date_default, self.long_flag = "X", "REMOVED"
+        self.overrides = profile.attributes
+        self.date_action = Action(self.date_default, "dates follow the date option")
         self.method = _method_values(profile)
         self.codes = [BASIC_CODE] + [(OPTIONS[o][1], OPTIONS[o][2]) for o in sorted(opts)]
 
@@ -172,8 +188,10 @@ class Engine:
                     del ds[tag]
                 continue
             elem = ds[tag]
-            if kept:
-                self._keep(elem)
+            if kept:  # inside a kept sequence: the profile's own rules and the date rule only
+                action = self.overrides.get(tag) or (
+                    self.date_action if elem.VR in ("DA", "DT") else None)
+                self._apply(ds, elem, action) if action else self._keep(elem)
                 continue
             action = self.plan.actions.get(tag) or self._default(elem)
             self._apply(ds, elem, action)

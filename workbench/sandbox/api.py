@@ -30,12 +30,14 @@ from .schemas import OTHER_SCAN_TYPE, OTHER_SESSION_TYPE, SCAN_TYPES, SCHEMAS, S
 from .sessions import (archive_status, check_overwrite, prearchive_row, to_archive,
                        to_prearchive)
 from .store import (GROUPS, ROLES, UNASSIGNED, Owner, Record, SandboxError, Store, check_label,
-                    md5_file, sanitize_label)
+                    sanitize_label)
 
 XNAT_VERSION = "1.8.10"
 NOTICE = ("workbench sandbox XNAT: a stand-in for tests, demos and Binder, "
           "not a home for real data")
 LOGIN_FAILED = "Login attempt failed. Please try again."
+AUTH_REQUIRED = "The request requires user authentication"
+MAX_SESSIONS = 10_000
 SESSION_XSI_TYPES = {*SESSION_TYPES.values(), OTHER_SESSION_TYPE}
 SCAN_XSI_TYPES = {*SCAN_TYPES.values(), OTHER_SCAN_TYPE}
 _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -78,12 +80,13 @@ def _meta(xsi_type: str, insert_date: str = "") -> dict:
 
 def _items(xsi_type: str, data_fields: dict, children: list | None = None,
            insert_date: str = "") -> Response:
-    return json_response({"items": [{"children": children or [], "meta": _meta(xsi_type, insert_date),
-                                     "data_fields": data_fields}]})
+    item = {"children": children or [], "meta": _meta(xsi_type, insert_date),
+            "data_fields": data_fields}
+    return json_response({"items": [item]})
 
 
 def _fields_from_query(query: dict[str, str]) -> dict[str, str]:
-    """Object fields set through the query string (``<xsiType>/<field>=value`` or ``field=value``)."""
+    """Object fields set in the query string: ``<xsiType>/<field>=value`` or ``field=value``."""
     fields = {}
     for key, value in query.items():
         name = key.split("/", 1)[1] if "/" in key and ":" in key.split("/", 1)[0] else key
@@ -173,6 +176,8 @@ class Api:
         token = secrets.token_hex(16).upper()
         with self._sessions_lock:
             self._sessions[token] = login
+            while len(self._sessions) > MAX_SESSIONS:
+                del self._sessions[next(iter(self._sessions))]
         return token
 
     def _login(self, req: Request) -> Response:
@@ -202,7 +207,7 @@ class Api:
             if self.store.verify(login, password):
                 req.user, req.token = login, self._new_session(login)
                 return
-        raise SandboxError(401, LOGIN_FAILED)
+        raise SandboxError(401, AUTH_REQUIRED)
 
     def logout(self, token: str | None) -> None:
         """Invalidate a session token."""
@@ -369,7 +374,8 @@ class Api:
                     if store.can_read(self._project_of(s), user)]
             return result_set(rows, req.format)
         if tail == ["experiments"] and req.method == "GET":
-            rows = [self._experiment_row(e, e["project"]) for e in store.data["experiments"].values()
+            rows = [self._experiment_row(e, e["project"])
+                    for e in store.data["experiments"].values()
                     if store.can_read(self._project_of(e), user)]
             return result_set(rows, req.format)
         if len(tail) == 2 and tail[0] == "projects" and req.method == "PUT":
@@ -412,8 +418,8 @@ class Api:
             subject = store.create_subject(project, tail[1], req.user, fields)
             return text(subject["ID"])
         if tail == ["experiments"] and method == "GET":
-            return result_set([self._experiment_row(e, pid) for e in store.project_experiments(pid)],
-                              req.format)
+            rows = [self._experiment_row(e, pid) for e in store.project_experiments(pid)]
+            return result_set(rows, req.format)
         if len(tail) == 2 and tail[0] == "experiments" and method == "PUT":
             subject_key = _query_value(req.query, "subject_ID")
             subject = store.find_subject(pid, subject_key) if subject_key else None
@@ -466,7 +472,8 @@ class Api:
                           f"manage users of {project['ID']}")
             group = rest[0].lower().rstrip("s")
             if req.method == "PUT" and group not in ROLES:
-                raise SandboxError(400, f"Unknown group {rest[0]}; use Owners, Members or Collaborators")
+                raise SandboxError(
+                    400, f"Unknown group {rest[0]}; use Owners, Members or Collaborators")
             self.store.set_role(project["ID"], rest[1], group if req.method == "PUT" else None)
             return text("")
         raise SandboxError(405, f"Unsupported request {req.method} {req.path}")
@@ -548,8 +555,13 @@ class Api:
                           f"move {record['ID']} to {project_key}")
             if target["ID"] == record["project"]:
                 raise SandboxError(409, f"Already assigned to project {project_key}")
+            label = check_label(label or record["label"], kind)
+            finder = store.find_subject if kind == "subject" else store.find_experiment
+            if finder(target["ID"], label) not in (None, record):
+                raise SandboxError(409, f"A {kind} with label {label} already exists in "
+                                        f"{project_key}")
             record["shares"].pop(target["ID"], None)
-            record["project"], record["label"] = target["ID"], check_label(label or record["label"], kind)
+            record["label"], record["project"] = label, target["ID"]
             store.touch()
         else:
             store.share(record, kind, target, label)
@@ -802,7 +814,7 @@ class Api:
                     handle.extractall(folder, members, filter="data")
                     names = [m.name for m in members]
             except (tarfile.TarError, OSError) as error:
-                raise SandboxError(400, f"Unable to extract the uploaded archive: {error}") from error
+                raise SandboxError(400, f"Unable to extract the archive: {error}") from error
         return [(name, folder / name) for name in names]
 
     # ------------------------------------------------------------------ listing rows
@@ -885,10 +897,10 @@ class Api:
                          r"(?:/experiments/([^/]+))?)?)?/?$", dest)
         if dest and match is None:
             raise SandboxError(400, "Parameter dest format error")
-        kind, dest_project, dest_subject, dest_session = match.groups() if match else ("",) + (None,) * 3
-        return (kind, query.get("project") or query.get("PROJECT_ID") or dest_project,
-                query.get("subject") or query.get("SUBJECT_ID") or dest_subject,
-                query.get("session") or query.get("EXPT_LABEL") or dest_session)
+        kind, project, subject, session = match.groups() if match else ("", None, None, None)
+        return (kind, query.get("project") or query.get("PROJECT_ID") or project,
+                query.get("subject") or query.get("SUBJECT_ID") or subject,
+                query.get("session") or query.get("EXPT_LABEL") or session)
 
     def _import(self, req: Request) -> Response:
         store, query = self.store, req.query
@@ -917,8 +929,9 @@ class Api:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _stage(self, req: Request, parsed: ParsedUpload, project: Record | None, subject_key: str | None,
-               session_key: str | None, kind: str, overwrite: str = "none") -> Response:
+    def _stage(self, req: Request, parsed: ParsedUpload, project: Record | None,
+               subject_key: str | None, session_key: str | None, kind: str,
+               overwrite: str = "none") -> Response:
         """Label a parsed upload and put it into the prearchive or the archive.
 
         ``kind`` is ``archive``, ``prearchive``, ``""`` (project setting decides) or
@@ -958,9 +971,7 @@ class Api:
                         return text(f"/data{entry['url']}\r\n")
                 raise
             store.save()
-            subject_label = store.subject_label(store.data["subjects"][experiment["subject_ID"]], pid)
-            return text(f"/data/archive/projects/{pid}/subjects/{subject_label}"
-                        f"/experiments/{experiment['label']}\r\n")
+            return text(self._archive_uri(experiment, pid) + "\r\n")
 
     def _archive_service(self, req: Request) -> Response:
         store, query = self.store, req.query
@@ -989,10 +1000,12 @@ class Api:
                 raise
             store.remove_prearchive(entry)
             store.save()
-            pid = project["ID"]
-            subject_label = store.subject_label(store.data["subjects"][experiment["subject_ID"]], pid)
-            return text(f"/data/archive/projects/{pid}/subjects/{subject_label}"
-                        f"/experiments/{experiment['label']}")
+            return text(self._archive_uri(experiment, project["ID"]))
+
+    def _archive_uri(self, experiment: Record, pid: str) -> str:
+        subject = self.store.data["subjects"][experiment["subject_ID"]]
+        return (f"/data/archive/projects/{pid}/subjects/{self.store.subject_label(subject, pid)}"
+                f"/experiments/{self.store.experiment_label(experiment, pid)}")
 
     def _require_prearchive(self, req: Request, entry: Record) -> None:
         store = self.store
@@ -1020,7 +1033,7 @@ class Api:
                 store.remove_prearchive(entry, delete_files=False)
                 entry["project"] = project["ID"]
                 entry["timestamp"] = store.new_prearchive_stamp(project["ID"], entry["name"])
-                entry["url"] = f"/prearchive/projects/{project['ID']}/{entry['timestamp']}/{entry['name']}"
+                entry["url"] = "/prearchive/projects/{project}/{timestamp}/{name}".format(**entry)
                 entry["status"] = archive_status(store, project["ID"], entry["name"])
                 new_path = store.prearchive_path(entry)
                 new_path.parent.mkdir(parents=True, exist_ok=True)

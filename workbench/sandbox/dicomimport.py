@@ -131,7 +131,8 @@ class ParsedUpload:
                     for key in ("Project", "Subject", "Session")}
         projects = [assigned["Project"], header.get("StudyDescription"),
                     header.get("AccessionNumber")]
-        return ([p for p in projects if p], assigned["Subject"] or header.get("PatientName") or None,
+        return ([p for p in projects if p],
+                assigned["Subject"] or header.get("PatientName") or None,
                 assigned["Session"] or header.get("PatientID") or None)
 
     def build(self, project: str, subject: str, label: str,
@@ -180,7 +181,8 @@ class ParsedUpload:
             description = header.get("SeriesDescription", "")
             scan_fields = {"type": description, "series_description": description,
                            "UID": series.uid, "frames": str(len(files)), "modality": modality,
-                           "quality": "usable", "scanner/manufacturer": header.get("Manufacturer", ""),
+                           "quality": "usable",
+                           "scanner/manufacturer": header.get("Manufacturer", ""),
                            "scanner/model": header.get("ManufacturerModelName", "")}
             scans.append({"ID": scan_id, "xsiType": scan_type,
                           "fields": {k: v for k, v in scan_fields.items() if v}, "files": files})

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .api import NOTICE, XNAT_VERSION, Api
 from .faults import Faults
-from .protocol import Body, ConnectionCut, Request, Response, html, text
+from .protocol import Body, ConnectionCut, Request, Response, text
 from .store import SandboxError, Store
 
 logger = logging.getLogger(__name__)
@@ -122,11 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         except SandboxError as error:
+            response = text(error.message, error.status)
             if error.status == 401:
-                response = html("Status page", error.message, 401)
                 response.headers.append(("WWW-Authenticate", 'Basic realm="XNAT"'))
-            else:
-                response = text(error.message, error.status)
             self._drain(body)
         except Exception:
             logger.exception("Sandbox failed on %s %s", method, self.path)
@@ -265,7 +263,7 @@ class SandboxServer:
             self.store.save()
 
     def set_role(self, project: str, login: str, role: str | None) -> None:
-        """Give a user the role ``owner``, ``member`` or ``collaborator`` in a project (None removes)."""
+        """Give a user the role ``owner``, ``member`` or ``collaborator`` (None removes it)."""
         with self.store.lock:
             self.store.set_role(project, login, role)
             self.store.save()
@@ -278,7 +276,7 @@ class SandboxServer:
             self.store.save()
 
     def set_prearchive_code(self, project: str, code: int) -> None:
-        """Set what imports without ``dest`` do: 0 prearchive, 4 archive, 5 archive with overwrite."""
+        """Set what imports without ``dest`` do: 0 prearchive, 4 archive, 5 archive + overwrite."""
         if code not in (0, 4, 5):
             raise ValueError("prearchive code must be 0, 4 or 5")
         with self.store.lock:

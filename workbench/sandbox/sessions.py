@@ -59,7 +59,7 @@ def to_prearchive(store: Store, staged: StagedSession, project_id: str, subject:
 
 
 def archive_status(store: Store, project_id: str, label: str) -> str:
-    """Prearchive status for a session: CONFLICT if the label is taken in the archive, else READY."""
+    """Prearchive status of a session: CONFLICT if its label is taken in the archive, else READY."""
     return "CONFLICT" if store.find_experiment(project_id, label) is not None else "READY"
 
 
@@ -76,7 +76,8 @@ def _check_merge(store: Store, existing: Record, staged: StagedSession, project:
         raise SandboxError(409, UID_MOD)
     owner = store.data["subjects"][existing["subject_ID"]]
     if owner["label"].lower() != subject_label.lower():
-        raise SandboxError(409, f"{SUBJECT_MOD}: {existing['label']} Already Exists for another Subject")
+        raise SandboxError(
+            409, f"{SUBJECT_MOD}: {existing['label']} Already Exists for another Subject")
 
 
 def _free_scan_id(experiment: Record, scan: dict) -> str:

@@ -468,7 +468,8 @@ class Store:
         """One prearchive entry, or a 404 error."""
         entry = self.data["prearchive"].get(f"{project_id}/{stamp}/{name}")
         if entry is None:
-            raise SandboxError(404, f"Unable to find prearchive session {project_id}/{stamp}/{name}")
+            raise SandboxError(404, f"Unable to find prearchive session {project_id}/{stamp}/"
+                                    f"{name}")
         return entry
 
     def prearchive_path(self, entry: Record) -> Path:
@@ -479,7 +480,8 @@ class Store:
         """A fresh ``YYYYMMDD_HHMMSSmmm`` timestamp unused for this project and session name."""
         now = time.time()
         while True:
-            stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now)) + f"{int(now % 1 * 1000):03d}"
+            stamp = (time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
+                     + f"{int(now % 1 * 1000):03d}")
             if f"{project_id}/{stamp}/{name}" not in self.data["prearchive"]:
                 return stamp
             now += 0.001
