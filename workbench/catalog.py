@@ -15,8 +15,9 @@ HEADER_TAGS = [
     "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
     "SeriesInstanceUID", "Modality", "PatientID", "PatientName", "AccessionNumber", "StudyDate",
     "StudyDescription", "SeriesNumber", "SeriesDescription", "InstanceNumber", "Rows", "Columns",
-    "NumberOfFrames",
+    "NumberOfFrames", "SamplesPerPixel", "BitsAllocated",
 ]
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
 
 @dataclass(slots=True)
@@ -59,12 +60,19 @@ def _int(v) -> int | None:
 def read_header(path: str) -> Instance | Skipped:
     """Catalog one file: an :class:`Instance`, or :class:`Skipped` with a reason."""
     try:
-        try:
-            ds = dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
-        except InvalidDicomError:
-            ds = dcmread(path, stop_before_pixels=True, force=True, specific_tags=HEADER_TAGS)
-            if "SOPInstanceUID" not in ds:
-                return Skipped(path, "not-dicom", "not a DICOM file (no DICM prefix, no SOP UID)")
+        with open(path, "rb") as fp:
+            try:
+                ds = dcmread(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+            except InvalidDicomError:
+                fp.seek(0)
+                ds = dcmread(fp, stop_before_pixels=True, force=True, specific_tags=HEADER_TAGS)
+                if "SOPInstanceUID" not in ds:
+                    return Skipped(path, "not-dicom",
+                                   "not a DICOM file (no DICM prefix, no SOP UID)")
+            short = _pixels_short(ds, fp)
+        if short:
+            return Skipped(path, "unreadable", f"file truncated: the pixel data lacks {short} "
+                           "bytes; copy the file again from the original media")
         meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
         if meta_class == DICOMDIR_CLASS:
             return Skipped(path, "dicomdir", "DICOMDIR (a media index, not an image)")
@@ -87,6 +95,24 @@ def read_header(path: str) -> Instance | Skipped:
         )
     except Exception as exc:  # any parse failure is a finding, not a crash
         return Skipped(path, "unreadable", f"cannot parse as DICOM: {type(exc).__name__}: {exc}")
+
+
+def _pixels_short(ds, fp) -> int:
+    """How many bytes of native pixel data are missing (0 when complete or not checkable)."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is None or ts.is_compressed or "Rows" not in ds:
+        return 0
+    start = fp.tell()
+    if fp.read(4) != PIXEL_DATA_TAG:
+        return 0
+    try:
+        expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1)
+                    * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated)) // 8
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    fp.seek(0, os.SEEK_END)
+    have = fp.tell() - start - (8 if ts.is_implicit_VR else 12)
+    return max(0, expected - have)
 
 
 def files_under(src: str | os.PathLike) -> Iterator[str]:

@@ -111,11 +111,15 @@ def print_report(report) -> None:
             print(f"{r['subject_id']:{width}}{r['study']:22}{r['files']:>6}{r['written']:>8}"
                   f"{r['unchanged']:>10}{r['quarantined']:>12}  {r['state']}"
                   + (f" ({r['reasons']})" if r["reasons"] else ""))
-    kinds: dict[str, int] = {}
+    series: dict[tuple[str, str], int] = {}
     for s in report.skipped:
-        kinds[s.reason] = kinds.get(s.reason, 0) + 1
-    for reason, n in sorted(kinds.items()):
-        print(f"skipped {n} file(s): {reason}")
+        if s.kind == "not-selected":
+            key = (os.path.dirname(s.path), s.reason)
+            series[key] = series.get(key, 0) + 1
+        else:
+            print(f"skipped {s.path}: {s.reason}")
+    for (folder, reason), n in sorted(series.items()):
+        print(f"skipped series {folder} ({n} file(s)): {reason}")
     for dup, original in report.duplicates:
         print(f"duplicate skipped: {dup} (identical to {original})")
     if report.quarantined:

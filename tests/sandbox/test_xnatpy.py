@@ -177,7 +177,7 @@ def test_prearchive_import_archive_and_conflict(sandbox_xnat, make_study):
         held = session.services.import_(str(study.zip_path), project="P1", subject="S2",
                                         experiment="E2")
         assert held.status == "READY" and held.uri.startswith("/data/prearchive/projects/P1/")
-        moved = held.move("P2")
+        held.move("P2")
         assert [s.label for s in session.prearchive.sessions("P2")] == ["E2"]
         assert session.prearchive.sessions("P2")[0].archive().project == "P2"
 

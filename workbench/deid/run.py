@@ -104,21 +104,6 @@ def _init_worker(profile_ref: str, secret: bytes, out: str, quarantine: str, res
                    quarantine=Path(quarantine), resume=resume)
 
 
-def _truncated(ds) -> str | None:
-    if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", None) is None:
-        return None
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
-        return None
-    try:
-        expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
-                    * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated)) // 8
-    except (AttributeError, TypeError, ValueError):
-        return None
-    have = len(ds.PixelData or b"")
-    return f"pixel data is {have} bytes, expected {expected}: file truncated" \
-        if have < expected else None
-
-
 def process(task: Task) -> Outcome:
     """Read, de-identify, verify and write one file (runs in a worker).
 
@@ -138,11 +123,8 @@ def _process(task: Task) -> Outcome:
     profile, engine = w["profile"], w["engine"]
     try:
         ds = dcmread(task.source, force=True)
-        problem = _truncated(ds)
     except Exception as exc:
         return _quarantine_input(task, f"unreadable: {type(exc).__name__}: {exc}")
-    if problem:
-        return _quarantine_input(task, problem)
     identity = verify.identity_of(ds, profile)
     review = pixel_review_reason(ds)
     try:

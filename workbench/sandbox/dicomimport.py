@@ -193,7 +193,8 @@ class ParsedUpload:
         fields = {
             "UID": next(iter(self.studies)), "date": _dicom_date(header.get("StudyDate", "")),
             "time": _dicom_time(header.get("StudyTime", "")), "modality": session_modality,
-            "session_type": header.get("StudyDescription", ""),
+            "session_type": (project if anonymize and project != UNASSIGNED
+                             else header.get("StudyDescription", "")),
             "dcmPatientName": subject if anonymize else header.get("PatientName", ""),
             "dcmPatientId": label if anonymize else header.get("PatientID", ""),
             "dcmAccessionNumber": header.get("AccessionNumber", ""),

@@ -47,7 +47,8 @@ elementFormDefault="qualified" attributeFormDefault="unqualified">
 _RESOURCES = """      <xs:element name="resources" minOccurs="0">
         <xs:complexType>
           <xs:sequence>
-            <xs:element name="resource" type="xnat:abstractResource" minOccurs="0" maxOccurs="unbounded"/>
+            <xs:element name="resource" type="xnat:abstractResource"
+                        minOccurs="0" maxOccurs="unbounded"/>
           </xs:sequence>
         </xs:complexType>
       </xs:element>
@@ -69,7 +70,9 @@ _CORE = """  <xs:element name="Project" type="xnat:projectData"/>
     <xs:attribute name="label" type="xs:string"/>
   </xs:complexType>
   <xs:complexType name="abstractResource">
-    <xs:annotation><xs:appinfo><xdat:element abstract="true" displayIdentifiers="label"/></xs:appinfo></xs:annotation>
+    <xs:annotation>
+      <xs:appinfo><xdat:element abstract="true" displayIdentifiers="label"/></xs:appinfo>
+    </xs:annotation>
     <xs:sequence>
       <xs:element name="note" type="xs:string" minOccurs="0"/>
     </xs:sequence>
@@ -102,14 +105,17 @@ _CORE = """  <xs:element name="Project" type="xnat:projectData"/>
     <xs:attribute name="secondary_ID" type="xs:string"/>
   </xs:complexType>
   <xs:complexType name="subjectData">
-    <xs:annotation><xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo></xs:annotation>
+    <xs:annotation>
+      <xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo>
+    </xs:annotation>
     <xs:sequence>
       <xs:element name="group" type="xs:string" minOccurs="0"/>
       <xs:element name="src" type="xs:string" minOccurs="0"/>
       <xs:element name="experiments" minOccurs="0">
         <xs:complexType>
           <xs:sequence>
-            <xs:element name="experiment" type="xnat:subjectAssessorData" minOccurs="0" maxOccurs="unbounded"/>
+            <xs:element name="experiment" type="xnat:subjectAssessorData"
+                        minOccurs="0" maxOccurs="unbounded"/>
           </xs:sequence>
         </xs:complexType>
       </xs:element>
@@ -119,7 +125,9 @@ _CORE = """  <xs:element name="Project" type="xnat:projectData"/>
     <xs:attribute name="label" type="xs:string"/>
   </xs:complexType>
   <xs:complexType name="experimentData">
-    <xs:annotation><xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo></xs:annotation>
+    <xs:annotation>
+      <xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo>
+    </xs:annotation>
     <xs:sequence>
       <xs:element name="date" type="xs:date" minOccurs="0"/>
       <xs:element name="time" type="xs:time" minOccurs="0"/>
@@ -131,7 +139,9 @@ _CORE = """  <xs:element name="Project" type="xnat:projectData"/>
     <xs:attribute name="label" type="xs:string"/>
   </xs:complexType>
   <xs:complexType name="subjectAssessorData">
-    <xs:annotation><xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo></xs:annotation>
+    <xs:annotation>
+      <xs:appinfo><xdat:element displayIdentifiers="label"/></xs:appinfo>
+    </xs:annotation>
     <xs:complexContent>
       <xs:extension base="xnat:experimentData">
         <xs:sequence>
@@ -156,7 +166,8 @@ _CORE = """  <xs:element name="Project" type="xnat:projectData"/>
           <xs:element name="scans" minOccurs="0">
             <xs:complexType>
               <xs:sequence>
-                <xs:element name="scan" type="xnat:imageScanData" minOccurs="0" maxOccurs="unbounded"/>
+                <xs:element name="scan" type="xnat:imageScanData"
+                            minOccurs="0" maxOccurs="unbounded"/>
               </xs:sequence>
             </xs:complexType>
           </xs:element>

@@ -112,35 +112,35 @@ class _Handler(BaseHTTPRequestHandler):
                 response = text(f"{failure} injected failure (sandbox fault switch)", failure)
             else:
                 response = sandbox.api.handle(request)
-            body.drain()
         except ConnectionCut:
-            sandbox.record(method, path, 0)
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._cut(method, path)
             return
         except SandboxError as error:
             response = text(error.message, error.status)
             if error.status == 401:
                 response.headers.append(("WWW-Authenticate", 'Basic realm="XNAT"'))
-            self._drain(body)
         except Exception:
             logger.exception("Sandbox failed on %s %s", method, self.path)
             response = text("Internal server error (see sandbox log)", 500)
-            self._drain(body)
+        try:
+            body.drain()
+        except ConnectionCut:
+            self._cut(method, path)
+            return
         sandbox.record(method, path, response.status)
         try:
             self._send(response)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _drain(self, body: Body) -> None:
+    def _cut(self, method: str, path: str) -> None:
+        """Drop the connection without answering (body cut by a fault rule or client gone)."""
+        self.server.sandbox.record(method, path, 0)
+        self.close_connection = True
         try:
-            body.drain()
-        except ConnectionCut:
-            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
