@@ -15,7 +15,8 @@ from io import BytesIO
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.datadict import keyword_for_tag
+from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.filewriter import dcmwrite
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -28,6 +29,7 @@ from .dates import shift_da, shift_dt
 from .uids import is_class_keyword, remap_uid
 
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
+CLEANED_VRS = frozenset({"DA", "DT", "PN", "SQ", "UI"})
 MAX_LEN = {"LO": 64, "SH": 16, "PN": 64, "CS": 16, "AE": 16, "ST": 1024, "LT": 10240}
 DUMMY = {
     "PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
@@ -43,6 +45,7 @@ PLACEHOLDER_PDF = (
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
 ENCAPSULATED_DOCUMENT = 0x00420011
+KEEP = Action("K", "inside a kept sequence")
 TRIAL_TAGS = {
     "sponsor": "ClinicalTrialSponsorName", "protocol_id": "ClinicalTrialProtocolID",
     "protocol_name": "ClinicalTrialProtocolName", "site_id": "ClinicalTrialSiteID",
@@ -105,6 +108,35 @@ def _scrubber(pairs: tuple[tuple[str, str], ...]):
     return re.compile(identifier_pattern(needles), re.IGNORECASE), table
 
 
+@lru_cache(maxsize=256)
+def _byte_scrubber(needles: tuple[str, ...], encodings: tuple[str, ...]):
+    """A fast pre-check on undecoded values: could any identifier be in these bytes?"""
+    found = set()
+    for needle in needles:
+        for variant in {needle, needle.upper(), needle.lower(), needle.casefold(), needle.title()}:
+            for enc in encodings:
+                try:
+                    found.add(variant.encode(enc))
+                except (UnicodeEncodeError, LookupError):
+                    continue
+    if not found:
+        return None
+    return re.compile(b"|".join(re.escape(n) for n in sorted(found, key=len, reverse=True)),
+                      re.IGNORECASE)
+
+
+def _encodings(ds: Dataset) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(
+        [*convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"), "ascii", "utf-8"]))
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
 def is_embedded_id(text: str) -> bool:
     """IDs of six or more characters with a digit are matched even inside longer words
     (an accession number prefixed into a procedure step ID still identifies)."""
@@ -150,6 +182,7 @@ class Engine:
             pairs += [(str(v), "") for v in _values(ds.get("InstitutionName")) if len(str(v)) >= 3]
         pairs += list(subject.replacements)
         self._scrub, self._table = _scrubber(tuple(pairs))
+        self._scrub_bytes = _byte_scrubber(tuple(p[0] for p in pairs), _encodings(ds))
         self._subject = subject
         self._walk(ds, kept=False)
         self._meta(ds)
@@ -187,23 +220,41 @@ class Engine:
                 else:
                     del ds[tag]
                 continue
-            elem = ds[tag]
+            raw = ds.get_item(tag)
+            vr = raw.VR or _dictionary_vr(tag)
             if kept:  # inside a kept sequence: the profile's own rules and the date rule only
                 action = self.overrides.get(tag) or (
-                    self.date_action if elem.VR in ("DA", "DT") else None)
-                self._apply(ds, elem, action) if action else self._keep(elem)
+                    self.date_action if vr in ("DA", "DT") else KEEP)
+            else:
+                action = self.plan.actions.get(tag) or self._default(tag, vr)
+            if action.code == "X":
+                del ds[tag]
+            elif self._untouched(action.code, vr, raw):
                 continue
-            action = self.plan.actions.get(tag) or self._default(elem)
-            self._apply(ds, elem, action)
+            elif action is KEEP:  # kept content still gets UIDs remapped and text scrubbed
+                self._keep(ds[tag])
+            else:
+                self._apply(ds, ds[tag], action)
         if creators or private:
             self._private(ds, creators, private)
 
-    def _default(self, elem: DataElement) -> Action:
-        vr = elem.VR
+    def _untouched(self, code: str, vr: str, raw) -> bool:
+        """True when an element can be written back as read, without decoding it."""
+        if vr in ("SQ", "UI") or code not in ("K", "U", "U*", "S", "C"):
+            return False
+        if code == "S" and vr in ("DA", "DT") or code == "C" and vr in CLEANED_VRS:
+            return False
+        if vr in TEXT_VRS:  # kept text needs the scrub only if an identifier may be in it
+            value = getattr(raw, "value", None)
+            return isinstance(value, bytes) and (
+                self._scrub_bytes is None or not self._scrub_bytes.search(value))
+        return True
+
+    def _default(self, tag: int, vr: str) -> Action:
         if vr == "SQ":
             return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
         if vr == "UI":
-            if is_class_keyword(elem.keyword or ""):
+            if is_class_keyword(keyword_for_tag(tag) or ""):
                 return Action("K", "not in Table E.1-1: class UID kept")
             return Action("U", "not in Table E.1-1: UID remapped")
         if vr in ("DA", "DT"):

@@ -363,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(error.message)
     print(BANNER, file=sys.stderr)
     print(f"Sandbox XNAT at {server.url} (data in {server.data_dir.resolve()})", file=sys.stderr)
+    if not args.user and not args.admin and set(server.store.data["users"]) == {DEFAULT_ADMIN[0]}:
+        print("Default site admin: {}:{}".format(*DEFAULT_ADMIN), file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
