@@ -57,12 +57,15 @@ def variant(name: str, src: Path, out: Path) -> dict:
             ds.save_as(out / f"{i}.dcm")
     elif name == "engine":
         from workbench.deid.engine import Engine, Subject
+        from workbench.deid.files import read_source, write_output
         from workbench.profile import load_profile
 
         engine = Engine(load_profile("ps315-basic"), b"bench-secret-0123456789abcdef")
         subject = Subject("SUBJ-0001", -400)
         for i, f in enumerate(files):
-            (out / f"{i}.dcm").write_bytes(engine.to_bytes(engine.deidentify(dcmread(f), subject)))
+            source = read_source(str(f))
+            header = engine.to_bytes(engine.deidentify(source.dataset, subject))
+            write_output(out / f"{i}.dcm", header, source)
     else:
         from workbench.deid.run import deidentify_delivery
         from workbench.store import Store

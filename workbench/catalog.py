@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Iterator
 
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 HEADER_TAGS = [
@@ -50,6 +52,29 @@ class Skipped:
     reason: str
 
 
+def peek(ds, keyword: str) -> str:
+    """An attribute's value as text, without decoding the element in ``ds``.
+
+    ASCII values are read straight from the undecoded bytes; anything else
+    goes through pydicom so character sets are honoured. Multiple values
+    stay joined by a backslash.
+    """
+    tag = tag_for_keyword(keyword)
+    elem = ds.get_item(tag) if tag in ds else None
+    if elem is None:
+        return ""
+    value = getattr(elem, "value", None)
+    if (isinstance(value, bytes) and value.isascii() and b"\x1b" not in value  # no ISO 2022
+            and getattr(elem, "VR", None) != "SQ"):
+        return value.decode("ascii").strip(" \0")
+    value = ds[tag].value
+    if value is None:
+        return ""
+    if isinstance(value, (list, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
 def _int(v) -> int | None:
     try:
         return int(v)
@@ -76,22 +101,19 @@ def read_header(path: str) -> Instance | Skipped:
         meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
         if meta_class == DICOMDIR_CLASS:
             return Skipped(path, "dicomdir", "DICOMDIR (a media index, not an image)")
-        sop = str(ds.get("SOPInstanceUID", "") or "")
+        sop = peek(ds, "SOPInstanceUID")
         if not sop:
             return Skipped(path, "unreadable", "no SOP Instance UID: cannot track this file")
+        text = lambda kw: peek(ds, kw)  # noqa: E731
         return Instance(
-            path=path, size=os.path.getsize(path), sop_class=str(ds.get("SOPClassUID", "")),
-            sop_uid=sop, study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-            series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
-            modality=str(ds.get("Modality", "") or ""),
-            patient_id=str(ds.get("PatientID", "") or "").strip(),
-            patient_name=str(ds.get("PatientName", "") or ""),
-            accession=str(ds.get("AccessionNumber", "") or "").strip(),
-            study_date=str(ds.get("StudyDate", "") or ""),
-            study_description=str(ds.get("StudyDescription", "") or ""),
-            series_number=_int(ds.get("SeriesNumber")),
-            series_description=str(ds.get("SeriesDescription", "") or ""),
-            instance_number=_int(ds.get("InstanceNumber")),
+            path=path, size=os.path.getsize(path), sop_class=text("SOPClassUID"), sop_uid=sop,
+            study_uid=text("StudyInstanceUID"), series_uid=text("SeriesInstanceUID"),
+            modality=text("Modality"), patient_id=text("PatientID"),
+            patient_name=text("PatientName"), accession=text("AccessionNumber"),
+            study_date=text("StudyDate"), study_description=text("StudyDescription"),
+            series_number=_int(text("SeriesNumber")),
+            series_description=text("SeriesDescription"),
+            instance_number=_int(text("InstanceNumber")),
         )
     except Exception as exc:  # any parse failure is a finding, not a crash
         return Skipped(path, "unreadable", f"cannot parse as DICOM: {type(exc).__name__}: {exc}")

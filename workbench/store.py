@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS studies (
     trial TEXT NOT NULL, study_uid TEXT NOT NULL, new_study_uid TEXT, subject_id TEXT,
     state TEXT NOT NULL, files INTEGER, quarantined INTEGER, detail TEXT, profile_hash TEXT,
     updated TEXT NOT NULL, PRIMARY KEY (trial, study_uid));
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY, trial TEXT NOT NULL, study_uid TEXT NOT NULL, sop_uid TEXT NOT NULL,
+    subject_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    profile_hash TEXT NOT NULL, verified TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT, event TEXT NOT NULL,
     detail TEXT);
@@ -125,6 +129,24 @@ class Store:
                 "INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (trial, study_uid, new_study_uid, subject_id, state, files, quarantined, detail,
                  profile_hash, _now()))
+
+    def record_outputs(self, trial: str, profile_hash: str, rows: Iterable[tuple]) -> None:
+        """Record verified output files: (path, study UID, SOP UID, subject, size, mtime_ns)."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?,?,?,?)",
+                [(str(p), trial, st, sop, sid, size, mt, profile_hash, _now())
+                 for p, st, sop, sid, size, mt in rows])
+
+    def verified_outputs(self, trial: str) -> dict[str, dict]:
+        """Output files verified at de-identification, by absolute path.
+
+        A file whose size or modification time no longer matches was changed
+        after verification and must not be released.
+        """
+        cur = self.db.execute("SELECT * FROM outputs WHERE trial=?", (trial,))
+        names = [d[0] for d in cur.description]
+        return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
 
     def studies(self, trial: str) -> list[dict]:
         cur = self.db.execute("SELECT * FROM studies WHERE trial=? ORDER BY subject_id", (trial,))

@@ -11,21 +11,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from io import BytesIO
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.filewriter import dcmwrite
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .. import __version__
+from ..catalog import peek
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
+from .files import encode
 from .uids import is_class_keyword, remap_uid
 
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
@@ -73,12 +73,13 @@ class Subject:
 def identifying_strings(ds: Dataset) -> list[str]:
     """Strings in ``ds`` that identify the patient, for the scrub pass."""
     out: list[str] = []
+    values = lambda kw: [v.strip() for v in peek(ds, kw).split("\\") if v.strip()]  # noqa: E731
     for kw in ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
-        for v in _values(ds.get(kw)):
-            out += [t for t in re.split(r"[\^=,\s]+", str(v)) if len(t) >= 3]
+        for v in values(kw):
+            out += [t for t in re.split(r"[\^=,\s]+", v) if len(t) >= 3]
     for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "PatientBirthDate",
                "PatientAddress", "PatientTelephoneNumbers", "MilitaryRank"):
-        out += [str(v).strip() for v in _values(ds.get(kw)) if len(str(v).strip()) >= 3]
+        out += [v for v in values(kw) if len(v) >= 3]
     for item in ds.get("OtherPatientIDsSequence", None) or []:
         pid = str(item.get("PatientID", "")).strip()
         if len(pid) >= 3:
@@ -179,7 +180,7 @@ class Engine:
         """De-identify ``ds`` in place for ``subject`` and return it."""
         pairs = [(s, subject.subject_id) for s in identifying_strings(ds)]
         if "retain_institution_identity" not in self.profile.options:
-            pairs += [(str(v), "") for v in _values(ds.get("InstitutionName")) if len(str(v)) >= 3]
+            pairs += [(v, "") for v in peek(ds, "InstitutionName").split("\\") if len(v) >= 3]
         pairs += list(subject.replacements)
         self._scrub, self._table = _scrubber(tuple(pairs))
         self._scrub_bytes = _byte_scrubber(tuple(p[0] for p in pairs), _encodings(ds))
@@ -191,9 +192,7 @@ class Engine:
 
     def to_bytes(self, ds: Dataset) -> bytes:
         """Serialise a de-identified dataset as a DICOM Part 10 file."""
-        buf = BytesIO()
-        dcmwrite(buf, ds, enforce_file_format=True)
-        return buf.getvalue()
+        return encode(ds)  # preamble and complete file meta are set by deidentify()
 
     def remap(self, uid: str) -> str:
         """The output UID for ``uid`` under this profile."""
@@ -229,7 +228,10 @@ class Engine:
                 action = self.plan.actions.get(tag) or self._default(tag, vr)
             if action.code == "X":
                 del ds[tag]
-            elif self._untouched(action.code, vr, raw):
+            elif action.code in ("Z", "D", "R") and vr not in ("SQ", "UI") \
+                    and tag != ENCAPSULATED_DOCUMENT:
+                ds[tag] = self._replacement(tag, vr, action)  # the old value is never decoded
+            elif self._untouched(action, vr, raw):
                 continue
             elif action is KEEP:  # kept content still gets UIDs remapped and text scrubbed
                 self._keep(ds[tag])
@@ -238,9 +240,21 @@ class Engine:
         if creators or private:
             self._private(ds, creators, private)
 
-    def _untouched(self, code: str, vr: str, raw) -> bool:
+    def _replacement(self, tag: int, vr: str, action: Action) -> DataElement:
+        if action.code == "Z":
+            return DataElement(tag, vr, None)
+        if action.code == "R":
+            return DataElement(tag, vr, self._fill(action.value or "", vr))
+        elem = DataElement(tag, vr, None)
+        self._dummy(elem)
+        return elem
+
+    def _untouched(self, action: Action, vr: str, raw) -> bool:
         """True when an element can be written back as read, without decoding it."""
-        if vr in ("SQ", "UI") or code not in ("K", "U", "U*", "S", "C"):
+        code = action.code
+        if vr == "UI":  # an explicitly kept UID stays; kept sequences still remap theirs
+            return code == "K" and action is not KEEP
+        if vr == "SQ" or code not in ("K", "U", "U*", "S", "C"):
             return False
         if code == "S" and vr in ("DA", "DT") or code == "C" and vr in CLEANED_VRS:
             return False
@@ -383,8 +397,8 @@ class Engine:
     def _meta(self, ds: Dataset) -> None:
         meta = getattr(ds, "file_meta", None) or FileMetaDataset()
         for tag in list(meta.keys()):
-            if tag not in (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013):
-                del meta[tag]  # source AE title, private information, group length
+            if tag not in (0x00020002, 0x00020003, 0x00020010):
+                del meta[tag]  # source AE title, private information, the writer's identity
         if "TransferSyntaxUID" not in meta:
             implicit = (getattr(ds, "original_encoding", (False, True)) or (False, True))[0]
             meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
@@ -392,8 +406,12 @@ class Engine:
             meta.MediaStorageSOPClassUID = ds.SOPClassUID
         if "SOPInstanceUID" in ds:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.FileMetaInformationGroupLength = 0  # recomputed when written
+        meta.FileMetaInformationVersion = b"\x00\x01"
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = f"WORKBENCH_{__version__}"[:16]
         ds.file_meta = meta
+        ds.preamble = b"\x00" * 128
 
     def _markers(self, ds: Dataset, subject: Subject) -> None:
         ds.PatientIdentityRemoved = "YES"

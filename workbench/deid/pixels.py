@@ -14,14 +14,16 @@ REVIEW_CLASSES = {
 REVIEW_MODALITIES = {"OT": "other modality", "US": "ultrasound", "XC": "external camera"}
 
 
-def pixel_review_reason(ds: Dataset) -> str | None:
+def pixel_review_reason(ds: Dataset, has_pixels: bool = False) -> str | None:
     """Why this object's pixels need review, or None when they need none.
 
-    Objects without pixel data never need it. With pixel data: a
+    Objects without pixel data never need it (``has_pixels`` says the pixel
+    data was left on disk rather than read into ``ds``). With pixel data: a
     BurnedInAnnotation of YES, or a secondary-capture, ultrasound,
     photographic or other-modality class, since the profile has no pixel rule.
     """
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if not has_pixels and not any(
+            kw in ds for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         return None
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
         return "BurnedInAnnotation is YES"

@@ -18,8 +18,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pydicom import dcmread
-
 from .. import verify
 from ..catalog import Instance, Skipped, read_header, files_under
 from ..errors import OutputConflict, WorkbenchError
@@ -28,6 +26,7 @@ from ..select import Selector
 from ..store import Store
 from .dates import offset_days, shift_da
 from .engine import Engine, Subject, render
+from .files import output_bytes_equal, read_source, write_output
 from .pixels import pixel_review_reason
 from .pseudonyms import Lookup, assign
 
@@ -42,6 +41,7 @@ class Task:
     output: str  # relative to the output folder
     study_uid: str
     subject: Subject
+    job: "Job"
 
 
 @dataclass
@@ -53,6 +53,10 @@ class Outcome:
     state: str  # written | unchanged | quarantined
     output: str | None = None
     reason: str | None = None
+    study_uid_out: str = ""
+    sop_uid_out: str = ""
+    size: int = 0
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -95,17 +99,28 @@ def default_quarantine(out: Path) -> Path:
 
 # --- workers ---------------------------------------------------------------------------
 
-_WORKER: dict = {}
+@dataclass(frozen=True)
+class Job:
+    """What every worker of one run shares: profile, secret and folders."""
+
+    profile: str  # path of the profile's YAML
+    secret: bytes
+    out: str
+    quarantine: str
 
 
-def _init_worker(profile_ref: str, secret: bytes, out: str, quarantine: str, resume: bool) -> None:
-    profile = load_profile(profile_ref)
-    _WORKER.update(profile=profile, engine=Engine(profile, secret), out=Path(out),
-                   quarantine=Path(quarantine), resume=resume)
+_ENGINES: dict[Job, Engine] = {}
+
+
+def _engine(job: Job) -> Engine:
+    engine = _ENGINES.get(job)
+    if engine is None:
+        engine = _ENGINES[job] = Engine(load_profile(job.profile), job.secret)
+    return engine
 
 
 def process(task: Task) -> Outcome:
-    """Read, de-identify, verify and write one file (runs in a worker).
+    """Read, de-identify, verify and write one file (runs in any worker process).
 
     Any failure becomes a quarantine reason for this file; the batch goes on.
     """
@@ -119,57 +134,47 @@ def process(task: Task) -> Outcome:
 
 
 def _process(task: Task) -> Outcome:
-    w = _WORKER
-    profile, engine = w["profile"], w["engine"]
+    engine = _engine(task.job)
+    profile = engine.profile
     try:
-        ds = dcmread(task.source, force=True)
+        source = read_source(task.source)
     except Exception as exc:
         return _quarantine_input(task, f"unreadable: {type(exc).__name__}: {exc}")
+    ds = source.dataset
     identity = verify.identity_of(ds, profile)
-    review = pixel_review_reason(ds)
+    review = pixel_review_reason(ds, has_pixels=source.tail is not None)
     try:
-        data = engine.to_bytes(engine.deidentify(ds, task.subject))
+        header = engine.to_bytes(engine.deidentify(ds, task.subject))
     except Exception as exc:
         return _quarantine_input(task, f"de-identification failed: {type(exc).__name__}: {exc}")
-    problems = verify.check(data, identity, profile)
+    problems = verify.check(header, identity, profile)
+    uids = (str(ds.get("StudyInstanceUID", "")), str(ds.get("SOPInstanceUID", "")))
     if problems:
-        return _quarantine_output(task, data, "verification failed: " + "; ".join(problems))
+        return _quarantine_output(task, header, source, "verification failed: " + "; ".join(problems))
     if review:
-        return _quarantine_output(task, data, f"needs pixel review: {review}")
-    return _write(task, data)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary name, then rename: no half-written file looks complete."""
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WorkbenchError(
-            f"cannot write {path}: {exc.strerror or exc}. Free disk space or fix the folder's "
-            "permissions, then re-run with --resume; files already written are complete.") from exc
-
-
-def _write(task: Task, data: bytes) -> Outcome:
-    target = _WORKER["out"] / task.output
+        return _quarantine_output(task, header, source, f"needs pixel review: {review}")
+    target = Path(task.job.out) / task.output
     if target.exists():
-        if target.read_bytes() == data:
-            return Outcome(task.source, task.study_uid, "unchanged", task.output)
-        return _quarantine_output(task, data, "the output folder already holds a different file "
-                                  "at this path; move it away and re-run with --resume")
-    _atomic_write(target, data)
-    return Outcome(task.source, task.study_uid, "written", task.output)
+        if output_bytes_equal(target, header, source):
+            return _outcome(task, "unchanged", target, uids)
+        return _quarantine_output(task, header, source, "the output folder already holds a "
+                                  "different file at this path; move it away and re-run with --resume")
+    write_output(target, header, source)
+    return _outcome(task, "written", target, uids)
 
 
-def _quarantine_output(task: Task, data: bytes, reason: str) -> Outcome:
-    target = _WORKER["quarantine"] / task.output
-    _atomic_write(target, data)
-    _atomic_write(target.with_suffix(".reason.json"),
-                  json.dumps({"output": task.output, "reason": reason}, indent=1).encode())
+def _outcome(task: Task, state: str, target: Path, uids: tuple[str, str]) -> Outcome:
+    st = target.stat()
+    return Outcome(task.source, task.study_uid, state, task.output, None,
+                   study_uid_out=uids[0], sop_uid_out=uids[1], size=st.st_size,
+                   mtime_ns=st.st_mtime_ns)
+
+
+def _quarantine_output(task: Task, header: bytes, source, reason: str) -> Outcome:
+    target = Path(task.job.quarantine) / task.output
+    write_output(target, header, source)
+    write_output(target.with_suffix(".reason.json"),
+                 json.dumps({"output": task.output, "reason": reason}, indent=1).encode())
     return Outcome(task.source, task.study_uid, "quarantined", str(target), reason)
 
 
@@ -234,23 +239,20 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     store.audit(trial, "deid-start", {"profile": profile.name, "profile_hash": profile.hash,
                                       "workers": workers, "resume": resume})
 
+    job = Job(str(profile.path), secret, str(out), str(quarantine))
     own_pool = None
     if executor is None and workers > 1:
-        own_pool = executor = ProcessPoolExecutor(
-            workers, initializer=_init_worker,
-            initargs=(str(profile.path), secret, str(out), str(quarantine), resume))
+        own_pool = executor = ProcessPoolExecutor(workers)
+    if isinstance(executor, ProcessPoolExecutor):
+        mapper = lambda fn, items: executor.map(fn, items, chunksize=16)  # noqa: E731
+    else:
+        mapper = executor.map if executor is not None else map
     try:
         paths = list(files_under(src))
-        mapper = (lambda fn, items: executor.map(fn, items, chunksize=32)) if executor else map
         headers = list(_progress(mapper(read_header, paths), len(paths), "catalog", progress))
-        tasks = _plan(headers, profile, store, secret, table, site, report)
-        if executor is None or own_pool is None:
-            _init_worker(str(profile.path), secret, str(out), str(quarantine), resume)
-        if executor is not None and own_pool is None:
-            executor.submit(_init_worker, str(profile.path), secret, str(out), str(quarantine),
-                            resume).result()
-        results = mapper(process, tasks) if executor else map(process, tasks)
-        report.outcomes += list(_progress(results, len(tasks), "de-identify", progress))
+        tasks = _plan(headers, profile, store, secret, table, site, report, job)
+        report.outcomes += list(_progress(mapper(process, tasks), len(tasks), "de-identify",
+                                          progress))
     finally:
         if own_pool is not None:
             own_pool.shutdown()
@@ -269,7 +271,7 @@ def _progress(it, total: int, desc: str, enabled: bool):
 
 
 def _plan(headers, profile: Profile, store: Store, secret: bytes, table: Lookup | None,
-          site: str | None, report: Report) -> list[Task]:
+          site: str | None, report: Report, job: Job) -> list[Task]:
     selector = Selector(profile.select)
     wanted: list[Instance] = []
     for rec in headers:
@@ -348,7 +350,7 @@ def _plan(headers, profile: Profile, store: Store, secret: bytes, table: Lookup 
             name = safe_name(render(template, {**subject.values, "n": n,
                                                "Modality": inst.modality}))
             rel = f"{safe_name(sid)}/{study_dir}/{safe_name(series_dir)}/{name}"
-            tasks.append(Task(inst.path, rel, inst.study_uid, subject))
+            tasks.append(Task(inst.path, rel, inst.study_uid, subject, job))
     return tasks
 
 
@@ -412,12 +414,17 @@ def _summarise(report: Report, tasks: list[Task], profile: Profile, store: Store
         row[o.state] += 1
         if o.state == "quarantined":
             row["reasons"].add(_reason_kind(o.reason or ""))
+    out = Path(report.out)
+    done = [o for o in report.outcomes if o.state in ("written", "unchanged")]
+    new_uids = {o.study_uid: o.study_uid_out for o in done}
+    store.record_outputs(profile.trial_key, profile.hash, [
+        (out / o.output, o.study_uid_out, o.sop_uid_out, subjects[o.study_uid].subject.subject_id,
+         o.size, o.mtime_ns) for o in done])
     for study_uid, row in rows.items():
         row["state"] = "quarantined" if row["quarantined"] else "verified"
         row["reasons"] = "; ".join(sorted(row.pop("reasons")))
-        t = subjects.get(study_uid)
         store.set_study(profile.trial_key, study_uid,
-                        new_study_uid=t.output.split("/")[1] if t else "",
+                        new_study_uid=new_uids.get(study_uid, ""),
                         subject_id=row["subject_id"], state=row["state"], files=row["files"],
                         quarantined=row["quarantined"], detail=row["reasons"],
                         profile_hash=profile.hash)

@@ -1,0 +1,141 @@
+"""Reading sources and writing outputs without passing pixel data through Python.
+
+Pixel data is copied, not decoded: when the top-level PixelData element ends
+the file (the usual case), only the header is parsed and the pixel element's
+bytes are copied from the source to the output by the operating system. Every
+output is written to a temporary name and renamed, so no half-written file
+ever looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_file_meta_info
+
+from ..errors import WorkbenchError
+
+PIXEL_DATA_LE = b"\xe0\x7f\x10\x00"
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+
+@dataclass
+class Source:
+    """A source file: its dataset, and where its raw pixel element lies if not in it."""
+
+    path: str
+    dataset: Dataset
+    tail: tuple[int, int] | None = None  # (offset, length) of the PixelData element
+
+
+def read_source(path: str) -> Source:
+    """Read a source file; the pixel data stays on disk when it ends the file."""
+    with open(path, "rb") as fp:
+        ds = dcmread(fp, stop_before_pixels=True, force=True)
+        start, size = fp.tell(), os.fstat(fp.fileno()).st_size
+        if start >= size:
+            return Source(path, ds)
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if (ts is not None and ts.is_little_endian and not ts.is_deflated
+                and _pixels_end_file(fp, start, size, ts.is_implicit_VR)):
+            return Source(path, ds, (start, size - start))
+    return Source(path, dcmread(path, force=True))
+
+
+def _pixels_end_file(fp, start: int, size: int, implicit: bool) -> bool:
+    fp.seek(start)
+    if fp.read(4) != PIXEL_DATA_LE:
+        return False
+    if not implicit:
+        fp.read(4)  # VR and reserved bytes
+    length = int.from_bytes(fp.read(4), "little")
+    if length == 0xFFFFFFFF:  # encapsulated: must close with the sequence delimiter at the end
+        fp.seek(size - 8)
+        return fp.read(8) == SEQUENCE_DELIMITER
+    return fp.tell() + length == size
+
+
+def output_bytes_equal(path: Path, header: bytes, source: Source) -> bool:
+    """True when ``path`` already holds exactly this output."""
+    tail = source.tail[1] if source.tail else 0
+    if path.stat().st_size != len(header) + tail:
+        return False
+    with open(path, "rb") as out:
+        if out.read(len(header)) != header:
+            return False
+        if not source.tail:
+            return True
+        with open(source.path, "rb") as src:
+            src.seek(source.tail[0])
+            return out.read() == src.read(tail)
+
+
+def write_output(path: Path, header: bytes, source: Source | None = None) -> None:
+    """Write ``header`` (plus the source's pixel element) to ``path`` atomically."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as out:
+            out.write(header)
+            if source is not None and source.tail:
+                with open(source.path, "rb") as src:
+                    src.seek(source.tail[0])
+                    shutil.copyfileobj(src, out, 1 << 20)
+                if out.tell() != len(header) + source.tail[1]:
+                    raise OSError(f"{source.path} changed while it was being copied")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkbenchError(
+            f"cannot write {path}: {exc.strerror or exc}. Free disk space or fix the folder's "
+            "permissions, then re-run with --resume; files already written are complete.") from exc
+
+
+LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
+                             "UT", "UV"})
+
+
+def encode(ds: Dataset) -> bytes:
+    """Serialise a dataset as a Part 10 file (preamble, file meta, dataset).
+
+    Elements still as read from the source (never decoded) are passed through
+    byte for byte; everything else is encoded by pydicom. The result is the
+    same as pydicom's ``dcmwrite``, several times faster for a header that was
+    mostly left alone.
+    """
+    meta = DicomBytesIO()
+    meta.is_little_endian, meta.is_implicit_VR = True, False
+    write_file_meta_info(meta, ds.file_meta, enforce_standard=False)
+    ts = ds.file_meta.TransferSyntaxUID
+    implicit = ts.is_implicit_VR
+    parts = [ds.preamble or b"\0" * 128, b"DICM", meta.getvalue()]
+    for tag in sorted(ds.keys()):
+        elem = ds.get_item(tag)
+        value = getattr(elem, "value", None)
+        if (type(elem) is RawDataElement and isinstance(value, bytes) and elem.VR != "SQ"
+                and elem.is_implicit_VR == implicit and elem.is_little_endian
+                and elem.length != 0xFFFFFFFF):
+            if implicit:
+                parts.append(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)))
+            elif elem.VR in LONG_LENGTH_VRS:
+                parts.append(struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, elem.VR.encode(), 0,
+                                         len(value)))
+            else:
+                parts.append(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, elem.VR.encode(),
+                                         len(value)))
+            parts.append(value)
+        else:
+            buf = DicomBytesIO()
+            buf.is_little_endian, buf.is_implicit_VR = True, implicit
+            write_data_element(buf, ds[tag])
+            parts.append(buf.getvalue())
+    return b"".join(parts)
