@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from io import BytesIO
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.filewriter import dcmwrite, write_data_element, write_file_meta_info
+from pydicom.uid import UID
 
 from ..errors import WorkbenchError
 
@@ -100,6 +102,7 @@ def write_output(path: Path, header: bytes, source: Source | None = None) -> Non
             "permissions, then re-run with --resume; files already written are complete.") from exc
 
 
+ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
 LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
                              "UT", "UV"})
 
@@ -108,34 +111,44 @@ def encode(ds: Dataset) -> bytes:
     """Serialise a dataset as a Part 10 file (preamble, file meta, dataset).
 
     Elements still as read from the source (never decoded) are passed through
-    byte for byte; everything else is encoded by pydicom. The result is the
-    same as pydicom's ``dcmwrite``, several times faster for a header that was
+    byte for byte, single-valued ASCII-only values are encoded directly, and
+    everything else is encoded by pydicom. The bytes are the same as
+    pydicom's ``dcmwrite`` gives, several times faster for a header that was
     mostly left alone.
     """
+    ts = ds.file_meta.TransferSyntaxUID
+    if ts.is_deflated or not ts.is_little_endian:
+        buf = BytesIO()
+        dcmwrite(buf, ds)
+        return buf.getvalue()
     meta = DicomBytesIO()
     meta.is_little_endian, meta.is_implicit_VR = True, False
     write_file_meta_info(meta, ds.file_meta, enforce_standard=False)
-    ts = ds.file_meta.TransferSyntaxUID
     implicit = ts.is_implicit_VR
     parts = [ds.preamble or b"\0" * 128, b"DICM", meta.getvalue()]
     for tag in sorted(ds.keys()):
         elem = ds.get_item(tag)
         value = getattr(elem, "value", None)
-        if (type(elem) is RawDataElement and isinstance(value, bytes) and elem.VR != "SQ"
-                and elem.is_implicit_VR == implicit and elem.is_little_endian
-                and elem.length != 0xFFFFFFFF):
-            if implicit:
-                parts.append(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)))
-            elif elem.VR in LONG_LENGTH_VRS:
-                parts.append(struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, elem.VR.encode(), 0,
-                                         len(value)))
-            else:
-                parts.append(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, elem.VR.encode(),
-                                         len(value)))
-            parts.append(value)
-        else:
+        if type(elem) is not RawDataElement and elem.VR in ASCII_VRS and (
+                value is None or type(value) in (str, UID) and value.isascii()):
+            value = (value or "").encode("ascii")  # ASCII-only VRs need no character set
+            if len(value) % 2:
+                value += b"\0" if elem.VR == "UI" else b" "
+        elif not (type(elem) is RawDataElement and isinstance(value, bytes) and elem.VR != "SQ"
+                  and elem.is_implicit_VR == implicit and elem.is_little_endian
+                  and elem.length != 0xFFFFFFFF):
             buf = DicomBytesIO()
             buf.is_little_endian, buf.is_implicit_VR = True, implicit
             write_data_element(buf, ds[tag])
             parts.append(buf.getvalue())
+            continue
+        if implicit:
+            parts.append(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)))
+        elif elem.VR in LONG_LENGTH_VRS:
+            parts.append(struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, elem.VR.encode(), 0,
+                                     len(value)))
+        else:
+            parts.append(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, elem.VR.encode(),
+                                     len(value)))
+        parts.append(value)
     return b"".join(parts)

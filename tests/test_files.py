@@ -1,0 +1,74 @@
+"""Source reading and output encoding: same bytes as pydicom, pixel data copied on disk."""
+
+from __future__ import annotations
+
+import warnings
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom import dcmread
+from pydicom.filewriter import dcmwrite
+
+from workbench.deid.engine import Engine, Subject
+from workbench.deid.files import encode, read_source, write_output
+from workbench.profile import load_profile
+
+FILES = sorted(p for p in (Path(pydicom.__file__).parent / "data" / "test_files").glob("*.dcm"))
+
+
+def _pydicom_bytes(ds) -> bytes:
+    buf = BytesIO()
+    dcmwrite(buf, ds)
+    return buf.getvalue()
+
+
+def test_encode_matches_pydicom_on_deidentified_corpus():
+    engine = Engine(load_profile("ps315-basic"), b"encode-test-secret-0123456789")
+    compared = 0
+    for path in FILES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = dcmread(path)
+                if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}) or \
+                        not ds.file_meta.TransferSyntaxUID.is_little_endian:
+                    continue
+                engine.deidentify(ds, Subject("S-1", -10))
+                expected = _pydicom_bytes(ds)
+            except Exception:
+                continue  # files pydicom itself cannot round-trip are the corpus test's business
+        assert encode(ds) == expected, path.name
+        compared += 1
+    assert compared > 40
+
+
+def test_pixel_data_is_copied_unchanged(example_delivery, tmp_path):
+    src = next(example_delivery.delivery.rglob("CT_2/*.dcm"))
+    source = read_source(str(src))
+    assert source.tail is not None and "PixelData" not in source.dataset
+    engine = Engine(load_profile("uk-pet-core-lab"), b"encode-test-secret-0123456789")
+    header = engine.to_bytes(engine.deidentify(source.dataset, Subject("S-1", -10)))
+    write_output(tmp_path / "x.dcm", header, source)
+    out, original = dcmread(tmp_path / "x.dcm"), dcmread(src)
+    assert out.PixelData == original.PixelData
+    assert out.pixel_array.shape == (512, 512)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_sources_with_elements_after_pixel_data_are_read_whole(tmp_path):
+    ds = dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    ds.add_new(0xFFFCFFFC, "OB", b"\0\0")  # trailing padding after the pixel data
+    ds.save_as(tmp_path / "padded.dcm")
+    source = read_source(str(tmp_path / "padded.dcm"))
+    assert source.tail is None and "PixelData" in source.dataset
+
+
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "SC_rgb_rle.dcm"])
+def test_encapsulated_pixel_data_stays_on_disk(name, tmp_path):
+    path = pydicom.data.get_testdata_file(name)
+    source = read_source(path)
+    assert source.tail is not None
+    write_output(tmp_path / "y.dcm", encode(source.dataset), source)
+    assert dcmread(tmp_path / "y.dcm").PixelData == dcmread(path).PixelData
