@@ -51,9 +51,15 @@ PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
 
 @dataclass(frozen=True)
 class Identity:
-    """Identifying values read from an input file: value -> what it is."""
+    """Identifying values read from an input file: value -> what it is.
+
+    ``uids`` are kept apart from ``values``: they differ in every file, so they
+    are matched as exact strings, while the per-patient ``values`` compile
+    into a pattern that is reused across a patient's files.
+    """
 
     values: tuple[tuple[str, str], ...]
+    uids: tuple[tuple[str, str], ...] = ()
 
 
 def identity_of(ds: Dataset, profile: Profile) -> Identity:
@@ -79,15 +85,14 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     if "retain_institution_identity" not in profile.options:
         for kw in INSTITUTION:
             add(values(kw), kw)
-    if "retain_uids" not in profile.options:
-        for kw in UID_KEYWORDS:
-            add(values(kw), kw)
+    uids = tuple((v, kw) for kw in UID_KEYWORDS if "retain_uids" not in profile.options
+                 for v in values(kw) if len(v) >= 3)
     if "retain_long_full_dates" not in profile.options:
         for kw in DATE_KEYWORDS:
             action = profile.attributes.get(tag_for_keyword(kw))
             if action is None or action.code != "K":
                 add([v[:8] for v in values(kw)], f"{kw} (real date)", 8)
-    return Identity(tuple(sorted(found.items())))
+    return Identity(tuple(sorted(found.items())), uids)
 
 
 def _as_list(elem) -> list:
@@ -98,10 +103,10 @@ def _as_list(elem) -> list:
 
 
 @lru_cache(maxsize=256)
-def _text_matcher(identity: Identity):
-    if not identity.values:
+def _text_matcher(values: tuple[tuple[str, str], ...]):
+    if not values:
         return None
-    ordered = sorted((v for v, _ in identity.values), key=len, reverse=True)
+    ordered = sorted((v for v, _ in values), key=len, reverse=True)
     words = "|".join(re.escape(v) for v in ordered if not _embedded(v))
     ids = "|".join(re.escape(v) for v in ordered if _embedded(v))
     parts = ([rf"(?<![^\W_])(?:{words})(?![^\W_])"] if words else []) + ([ids] if ids else [])
@@ -113,9 +118,10 @@ def _embedded(value: str) -> bool:
     return len(value) >= 6 and any(ch.isdigit() for ch in value)
 
 
-def _byte_matcher(identity: Identity, encodings: tuple[str, ...]):
+@lru_cache(maxsize=256)
+def _byte_matcher(values: tuple[tuple[str, str], ...], encodings: tuple[str, ...]):
     words, ids = set(), set()
-    for value, _ in identity.values:
+    for value, _ in values:
         for enc in encodings:
             try:
                 raw = value.encode(enc)
@@ -157,17 +163,33 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     removed = {t for t, a in profile.plan.actions.items() if a.code == "X"}
     removed_in_kept = {t for t, a in profile.attributes.items() if a.code == "X"}
     kept_sequences = {t for t, a in profile.plan.actions.items() if a.code == "K"}
-    matcher = _text_matcher(identity)
+    matcher = _text_matcher(identity.values)
     _walk(ds, "", (removed, removed_in_kept), kept_sequences, profile, matcher, identity, problems,
           kept=False)
     encodings = tuple(convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"))
-    rx = _byte_matcher(identity, encodings + ("ascii",))
-    if rx is not None:
-        hit = rx.search(_header_bytes(data))
-        if hit is not None:
-            what = _what(identity, hit[0], encodings)
+    header = _header_bytes(data)
+    rx = _byte_matcher(identity.values, encodings + ("ascii",))
+    hit = rx.search(header) if rx is not None else None
+    if hit is not None:
+        what = _what(identity, hit[0], encodings)
+        problems.append(f"{what} of the input found in the file bytes outside the pixel data")
+    for uid, what in identity.uids:
+        if _uid_in(uid.encode("ascii", "replace"), header):
             problems.append(f"{what} of the input found in the file bytes outside the pixel data")
     return problems
+
+
+def _uid_in(uid: bytes, data: bytes) -> bool:
+    """True when ``uid`` occurs whole (not as the start of a longer UID)."""
+    pos = data.find(uid)
+    while pos >= 0:
+        after = data[pos + len(uid):pos + len(uid) + 2]
+        before = data[pos - 1:pos] if pos else b""
+        if not (after[:1].isdigit() or after[:2].startswith(b".") and after[1:2].isdigit()
+                or before.isdigit() or before == b"."):
+            return True
+        pos = data.find(uid, pos + 1)
+    return False
 
 
 def _what(identity: Identity, raw: bytes, encodings: tuple[str, ...]) -> str:
