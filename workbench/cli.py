@@ -154,6 +154,29 @@ def cmd_keys(args) -> int:
     return 0
 
 
+def cmd_push(args) -> int:
+    from .push import push_studies
+
+    result = push_studies(
+        args.out, args.profile, store=_store(args), url=args.xnat, project=args.project,
+        share_to=args.share_to, overwrite=args.overwrite, receipts=args.receipts,
+        progress=not os.environ.get("TQDM_DISABLE"))
+    with_pandas_wide()
+    print(result.table.to_string(index=False))
+    counts = result.table["status"].value_counts()
+    print(f"{counts.get('uploaded', 0)} uploaded, {counts.get('already present', 0)} already "
+          f"present, {len(result.failed)} not pushed; receipts in {result.receipt_csv.parent}")
+    if result.failed:
+        print("fix the reasons above, then re-run the same command: it completes what is missing")
+    return result.exit_code
+
+
+def cmd_sandbox(args) -> int:
+    from .sandbox import main as sandbox_main
+
+    return sandbox_main(args.sandbox_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
@@ -205,6 +228,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trial")
     s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_keys)
+
+    s = sub.add_parser("push", help="push verified studies to XNAT (exit 2 when some failed)")
+    s.add_argument("out")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--xnat", metavar="URL", help="XNAT URL (default: the profile's trial.xnat_url);"
+                   " login from XNAT_USER/XNAT_PASSWORD or ~/.netrc")
+    s.add_argument("--project", help="XNAT project ID (default: trial.xnat_project)")
+    s.add_argument("--share-to", metavar="PROJECT",
+                   help="share subjects and sessions into this project (default: trial.share_to)")
+    s.add_argument("--store", help=store_help)
+    s.add_argument("--overwrite", choices=["none", "append"], default="none",
+                   help="append: complete a session that already holds part of the study")
+    s.add_argument("--receipts", metavar="DIR", help="receipts folder (default: OUT.receipts)")
+    s.set_defaults(fn=cmd_push)
+
+    # The sandbox parses its own options (see `workbench sandbox --help`); prefix "+" keeps
+    # this parser from claiming them.
+    s = sub.add_parser("sandbox", help="run a sandbox XNAT for tests and demos", add_help=False,
+                       prefix_chars="+")
+    s.add_argument("sandbox_args", nargs="*")
+    s.set_defaults(fn=cmd_sandbox)
     return p
 
 

@@ -1,0 +1,198 @@
+"""The local side of a push: verified studies in an output folder, their zips and digests.
+
+A study is one ``OUT/<subject_id>/<study_dir>`` folder written by
+:func:`workbench.deid.run.deidentify_delivery`. It may leave the site only when
+every file in it is listed in the store's verified outputs with the size,
+modification time and profile hash recorded at verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom import dcmread
+
+from ..deid.engine import TRIAL_TAGS
+
+REDO = "re-run workbench deid / verify"
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class LocalFile:
+    """One output file of a study and its digests (``md5`` is filled while zipping)."""
+
+    path: Path
+    name: str  # relative to the study folder, POSIX
+    sop_uid: str
+    size: int
+    mtime_ns: int
+    md5: str = ""
+
+
+@dataclass
+class LocalStudy:
+    """One study folder of an output, checked against the store.
+
+    Attributes
+    ----------
+    folder
+        ``OUT/<subject_id>/<study_dir>``.
+    subject_id
+        The pseudonym.
+    study_uid
+        The output StudyInstanceUID ("" when the folder is refused).
+    refused
+        Why the study may not leave the site, or None when every file is verified.
+    values
+        Template values read from the first file's header (trial fields, StudyDate,
+        Modality) plus ``subject_id``.
+    """
+
+    folder: Path
+    subject_id: str
+    study_uid: str
+    files: list[LocalFile] = field(default_factory=list)
+    refused: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """``<subject_id>/<study_dir>``, the study's key in tables and receipts."""
+        return f"{self.folder.parent.name}/{self.folder.name}"
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def manifest_digest(self) -> str:
+        """SHA-256 over the sorted ``<SOP Instance UID> <MD5>`` lines of the study's files."""
+        lines = sorted(f"{f.sop_uid} {f.md5}\n" for f in self.files)
+        return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+class FileChanged(Exception):
+    """A file changed between the verification check and zipping."""
+
+
+def _example(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def find_studies(out: Path, verified: dict[str, dict], profile_hash: str) -> list[LocalStudy]:
+    """Every study folder under ``out``, each either verified or refused with a reason.
+
+    Parameters
+    ----------
+    out
+        The output folder (resolved).
+    verified
+        ``Store.verified_outputs(trial)``.
+    profile_hash
+        Hash of the profile the push uses; files verified under another version are refused.
+    """
+    studies = []
+    for subject in sorted(p for p in out.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in subject.iterdir() if p.is_dir()):
+            study = _check(folder, verified, profile_hash)
+            if study.files or study.refused:
+                studies.append(study)
+    return studies
+
+
+def _check(folder: Path, verified: dict[str, dict], profile_hash: str) -> LocalStudy:
+    unlisted: list[str] = []
+    changed: list[str] = []
+    other_profile: list[str] = []
+    files: list[LocalFile] = []
+    rows: list[dict] = []
+    for dirpath, _, names in os.walk(folder):
+        for filename in sorted(names):
+            path = Path(dirpath) / filename
+            name = path.relative_to(folder).as_posix()
+            row = verified.get(str(path))
+            st = path.stat()
+            if row is None:
+                unlisted.append(name)
+            elif (row["size"], row["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
+                changed.append(name)
+            elif row["profile_hash"] != profile_hash:
+                other_profile.append(name)
+            else:
+                rows.append(row)
+                files.append(LocalFile(path, name, row["sop_uid"], st.st_size, st.st_mtime_ns))
+    files.sort(key=lambda f: f.name)
+    subject_id = rows[0]["subject_id"] if rows else folder.parent.name
+    study = LocalStudy(folder, subject_id, "", files)
+    problems = []
+    if changed:
+        problems.append(f"{len(changed)} file(s) changed after verification ({_example(changed)})")
+    if unlisted:
+        problems.append(f"{len(unlisted)} file(s) not verified by workbench deid "
+                        f"({_example(unlisted)})")
+    if other_profile:
+        problems.append(f"{len(other_profile)} file(s) verified under another version of the "
+                        f"profile ({_example(other_profile)})")
+    uids = {row["study_uid"] for row in rows}
+    if len(uids) > 1:
+        problems.append(f"the folder holds files of {len(uids)} studies")
+    if problems:
+        study.refused = f"not verified: {'; '.join(problems)}; {REDO}"
+        return study
+    if files:
+        study.study_uid = uids.pop()
+        study.values = header_values(files[0].path, subject_id)
+    return study
+
+
+def header_values(path: Path, subject_id: str) -> dict[str, str]:
+    """Template values of a study from one of its output files."""
+    ds = dcmread(path, stop_before_pixels=True)
+    values = {key: str(ds.get(keyword, "") or "") for key, keyword in TRIAL_TAGS.items()}
+    values.update(subject_id=subject_id, StudyDate=str(ds.get("StudyDate", "") or ""),
+                  Modality=str(ds.get("Modality", "") or ""))
+    return values
+
+
+def write_zip(study: LocalStudy, target: Path) -> None:
+    """Write the study's files to a zip on disk (stored, streamed) and fill in their MD5s.
+
+    Raises
+    ------
+    FileChanged
+        If a file's size or modification time no longer matches its verification.
+    """
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for f in study.files:
+            st = f.path.stat()
+            if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns):
+                raise FileChanged(f"not verified: {f.name} changed after verification; {REDO}")
+            info = zipfile.ZipInfo(f.name, _ZIP_TIME)
+            info.file_size = f.size
+            digest = hashlib.md5()
+            with open(f.path, "rb") as src, archive.open(info, "w") as dst:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            f.md5 = digest.hexdigest()
+
+
+def content_digest(data: bytes) -> tuple[str, str | None]:
+    """SOP Instance UID and SHA-256 of the pixel data of one DICOM file (None without pixels)."""
+    ds = dcmread(io.BytesIO(data), force=True)
+    pixels = next((ds[k].value for k in _PIXEL_KEYWORDS if k in ds), None)
+    digest = hashlib.sha256(pixels).hexdigest() if isinstance(pixels, bytes) else None
+    return str(ds.get("SOPInstanceUID", "")), digest
+
+
+def sanitize_label(text: str) -> str:
+    """An XNAT label: every character outside ``[A-Za-z0-9_-]`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text.strip())
