@@ -42,11 +42,23 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT, event TEXT NOT NULL,
     detail TEXT);
+CREATE TABLE IF NOT EXISTS sign_offs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT NOT NULL,
+    study_uid TEXT NOT NULL, subject_id TEXT, reviewer TEXT NOT NULL, verdict TEXT NOT NULL,
+    note TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS sign_offs_no_update BEFORE UPDATE ON sign_offs
+    BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only: sign off again instead'); END;
+CREATE TRIGGER IF NOT EXISTS sign_offs_no_delete BEFORE DELETE ON sign_offs
+    BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only: sign off again instead'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+
+
+VERDICTS = ("approved", "rejected")
+"""What a reviewer may say about a de-identified study in :meth:`Store.sign_off`."""
 
 
 def default_path() -> Path:
@@ -150,6 +162,87 @@ class Store:
 
     def studies(self, trial: str) -> list[dict]:
         cur = self.db.execute("SELECT * FROM studies WHERE trial=? ORDER BY subject_id", (trial,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    # -- reviewers' sign-off --------------------------------------------------------
+    def sign_off(self, trial: str, study_uid: str, reviewer: str, verdict: str,
+                 note: str = "") -> dict:
+        """Record a reviewer's verdict on one de-identified study (and in the audit log).
+
+        Sign-offs are append-only: a later sign-off of the same study supersedes
+        an earlier one in :meth:`sign_offs` without erasing it.
+
+        Parameters
+        ----------
+        trial
+            The trial key (``Profile.trial_key``).
+        study_uid
+            The study's original or de-identified StudyInstanceUID, as recorded
+            by ``workbench deid``.
+        reviewer
+            Who signs (a name or login; not a patient identifier).
+        verdict
+            One of :data:`VERDICTS`.
+        note
+            Free text, e.g. what was looked at or why the study is rejected.
+
+        Returns
+        -------
+        dict
+            The recorded row: seq, at, trial, study_uid (original), subject_id,
+            reviewer, verdict, note.
+
+        Raises
+        ------
+        StoreError
+            When the verdict is unknown, the reviewer is blank or the store holds
+            no such study for the trial.
+        """
+        if verdict not in VERDICTS:
+            raise StoreError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}.")
+        reviewer = (reviewer or "").strip()
+        if not reviewer:
+            raise StoreError("a sign-off needs the reviewer's name; fill in who reviewed.")
+        row = self.db.execute("SELECT study_uid, subject_id FROM studies WHERE trial=? AND "
+                              "(study_uid=? OR new_study_uid=?)",
+                              (trial, study_uid, study_uid)).fetchone()
+        if row is None:
+            raise StoreError(f"the state database {self.path} holds no study {study_uid} for "
+                             f"trial {trial!r}; sign off studies that workbench deid recorded "
+                             "in this store.")
+        record = {"at": _now(), "trial": trial, "study_uid": row[0], "subject_id": row[1],
+                  "reviewer": reviewer, "verdict": verdict, "note": note or ""}
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO sign_offs (at, trial, study_uid, subject_id, reviewer, verdict, note) "
+                "VALUES (:at, :trial, :study_uid, :subject_id, :reviewer, :verdict, :note)", record)
+        self.audit(trial, "sign-off", {k: record[k] for k in
+                                       ("study_uid", "subject_id", "reviewer", "verdict", "note")})
+        return {"seq": cur.lastrowid, **record}
+
+    def sign_offs(self, trial: str, study_uid: str | None = None,
+                  latest: bool = False) -> list[dict]:
+        """Recorded sign-offs of ``trial``, oldest first.
+
+        Parameters
+        ----------
+        study_uid
+            Only this study (original or de-identified UID).
+        latest
+            Only the most recent sign-off of each study.
+        """
+        sql = ("SELECT s.seq, s.at, s.trial, s.study_uid, s.subject_id, s.reviewer, s.verdict, "
+               "s.note FROM sign_offs s WHERE s.trial=?")
+        args: tuple = (trial,)
+        if study_uid:
+            sql += (" AND s.study_uid IN (SELECT study_uid FROM studies WHERE trial=? AND "
+                    "(study_uid=? OR new_study_uid=?))")
+            args += (trial, study_uid, study_uid)
+        if latest:
+            sql += (" AND s.seq = (SELECT MAX(seq) FROM sign_offs t WHERE t.trial=s.trial "
+                    "AND t.study_uid=s.study_uid)")
+        cur = self.db.execute(sql + " ORDER BY s.seq", args)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
