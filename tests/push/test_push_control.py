@@ -21,6 +21,8 @@ def test_cancel_between_studies_then_retry(push, xnat_server, output):
     assert [o.study for o in retried.outcomes] == [result.outcomes[1].study]
     assert retried.outcomes[0].status == "uploaded" and retried.exit_code == 0
     assert holdings(xnat_server) == expected_holdings(output)
+    leftovers = sorted(p.name for p in output.out.parent.iterdir() if ".push-" in p.name)
+    assert leftovers == [], "the zips made ahead of a cancelled study were left on disk"
 
 
 def test_pause_holds_the_next_study_until_resumed(push, xnat_server, output):

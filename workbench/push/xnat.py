@@ -30,6 +30,7 @@ import tempfile
 import time
 import zipfile
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -371,14 +372,26 @@ class XnatPusher:
         finished = 0
         overall = tqdm(total=sum(s.size for s in studies), unit="B", unit_scale=True,
                        unit_divisor=1024, desc="push", disable=not self.progress or None)
+        scratch = self._scratch()
+        zipper = ThreadPoolExecutor(1, thread_name_prefix="workbench-zip")
+        zips: dict[int, Future[Path]] = {}
+
+        def prepare(index: int) -> None:
+            """Zip study ``index`` in the background while the one before it uploads."""
+            if index < len(studies) and not studies[index].refused:
+                zips[index] = zipper.submit(self._zip, studies[index],
+                                            Path(scratch.name) / f"study{index}.zip")
+
         try:
-            for study in studies:
+            prepare(0)
+            for index, study in enumerate(studies):
                 if not controller.checkpoint():
                     outcome = StudyOutcome(study.subject_id, study.name, study.study_uid,
                                            len(study.files), study.size, CANCELLED,
                                            "push cancelled before this study")
                 else:
-                    outcome = self._push_study(server, study, overall)
+                    prepare(index + 1)
+                    outcome = self._push_study(server, study, zips.pop(index, None), overall)
                 outcomes.append(outcome)
                 finished += study.size
                 overall.update(finished - overall.n)
@@ -392,6 +405,8 @@ class XnatPusher:
                 if self.on_study is not None and outcome.status != CANCELLED:
                     self.on_study(outcome)
         finally:
+            zipper.shutdown(cancel_futures=True)
+            scratch.cleanup()
             overall.close()
             server.close()
             header["finished"] = now_utc()
@@ -401,38 +416,44 @@ class XnatPusher:
                 "receipt": receipt_json.name})
         return PushResult(outcomes, receipt_csv, receipt_json, self.push)
 
-    def _push_study(self, server: _Server, study: LocalStudy, overall: tqdm) -> StudyOutcome:
+    def _push_study(self, server: _Server, study: LocalStudy, archive: Future[Path] | None,
+                    overall: tqdm) -> StudyOutcome:
         outcome = StudyOutcome(study.subject_id, study.name, study.study_uid, len(study.files),
                                study.size)
         started = time.monotonic()
         try:
-            if study.refused:
-                raise _Fail(study.refused)
+            if study.refused or archive is None:
+                raise _Fail(study.refused or "the study was not zipped")
             target = self._target(study)
             outcome.project, outcome.subject_label = target.project, target.subject
             outcome.session_label = target.session
-            with self._scratch() as tmp:
-                archive = tmp / "study.zip"
-                try:
-                    write_zip(study, archive)
-                except FileChanged as exc:
-                    raise _Fail(str(exc)) from None
-                except OSError as exc:
-                    raise _Fail(f"cannot zip the study's files: {exc}") from None
+            path = archive.result()
+            try:
                 outcome.files_digest = study.manifest_digest()
-                self._attempts(server, _Job(study, target, archive, outcome), overall)
+                self._attempts(server, _Job(study, target, path, outcome), overall)
+            finally:
+                path.unlink(missing_ok=True)
         except _Fail as exc:
             outcome.status, outcome.reason = FAILED, exc.reason
         outcome.seconds = time.monotonic() - started
         outcome.pushed_at = now_utc()
         return outcome
 
-    @contextmanager
-    def _scratch(self) -> Iterator[Path]:
-        """A temporary folder beside OUT (same disk, not RAM-backed /tmp), removed after use."""
-        with tempfile.TemporaryDirectory(prefix=f".{self.out.name}.push-",
-                                         dir=self.out.parent) as tmp:
-            yield Path(tmp)
+    @staticmethod
+    def _zip(study: LocalStudy, path: Path) -> Path:
+        """Write the study's zip to ``path``; a file that changed since verification fails it."""
+        try:
+            write_zip(study, path)
+        except FileChanged as exc:
+            raise _Fail(str(exc)) from None
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise _Fail(f"cannot zip the study's files: {exc}") from None
+        return path
+
+    def _scratch(self) -> tempfile.TemporaryDirectory:
+        """A temporary folder beside OUT (same disk, not RAM-backed /tmp); clean it up after use."""
+        return tempfile.TemporaryDirectory(prefix=f".{self.out.name}.push-", dir=self.out.parent)
 
     def _target(self, study: LocalStudy) -> Target:
         trial = self.profile.trial
@@ -572,9 +593,11 @@ class XnatPusher:
         bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
                    desc=job.study.name, disable=not self.progress or None)
 
+        total = job.study.size
+
         def report(position: int) -> None:
             bar.update(position - bar.n)
-            gain = min(position, job.study.size) - job.credited
+            gain = min(position, total) - job.credited
             if gain > 0:
                 job.credited += gain
                 overall.update(gain)
@@ -637,8 +660,8 @@ class XnatPusher:
             name = row.get("Name") or row["URI"].rsplit("/", 1)[-1]
             by_scan[scan[1] if scan else "ALL"][name] = row
         header_only = 0
-        with self._scratch() as tmp:
-            target = tmp / "scan.zip"
+        with self._scratch() as scratch:
+            target = Path(scratch) / "scan.zip"
             for scan, wanted in by_scan.items():
                 with _translate("downloading files to compare", project):
                     session.download_zip(f"{base}/scans/{scan}/files", target, verbose=False,
