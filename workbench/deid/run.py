@@ -17,6 +17,7 @@ from collections import defaultdict
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
 from .. import verify
 from ..catalog import Instance, Skipped, read_header, files_under
@@ -196,7 +197,10 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
                         store: Store, secret: bytes | None = None, lookup: str | None = None,
                         site: str | None = None, workers: int = 1, resume: bool = False,
                         quarantine: str | os.PathLike | None = None,
-                        executor: Executor | None = None, progress: bool = True) -> Report:
+                        executor: Executor | None = None, progress: bool = True,
+                        headers: Iterable[Instance | Skipped] | None = None,
+                        dispatch: Callable[[list[Task]], Iterable[Outcome]] | None = None
+                        ) -> Report:
     """De-identify every selected file under ``src`` into ``out``.
 
     Parameters
@@ -217,6 +221,13 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
         Worker processes (1 runs in this process).
     executor
         Any ``concurrent.futures`` executor to use instead of a process pool.
+    headers
+        The catalog of ``src`` when the caller has made it already (one
+        :func:`~workbench.catalog.read_header` record per file); ``src`` is not read again.
+    dispatch
+        Runs the planned tasks instead of ``map(process, tasks)`` and yields their
+        outcomes in task order; it may leave out tasks it need not run (a batch leaves
+        out the studies it has done), which then get no outcome.
     """
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     src, out = Path(src).resolve(), Path(out).resolve()
@@ -248,11 +259,12 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     else:
         mapper = executor.map if executor is not None else map
     try:
-        paths = list(files_under(src))
-        headers = list(_progress(mapper(read_header, paths), len(paths), "catalog", progress))
-        tasks = _plan(headers, profile, store, secret, table, site, report, job)
-        report.outcomes += list(_progress(mapper(process, tasks), len(tasks), "de-identify",
-                                          progress))
+        if headers is None:
+            paths = list(files_under(src))
+            headers = _progress(mapper(read_header, paths), len(paths), "catalog", progress)
+        tasks = _plan(list(headers), profile, store, secret, table, site, report, job)
+        outcomes = dispatch(tasks) if dispatch is not None else mapper(process, tasks)
+        report.outcomes += list(_progress(outcomes, len(tasks), "de-identify", progress))
     finally:
         if own_pool is not None:
             own_pool.shutdown()
