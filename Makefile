@@ -14,13 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf $(DEMO)
-	TQDM_DISABLE=1 $(BIN)/workbench examples $(DEMO)/example --patients 3
-	$(BIN)/workbench deid $(DEMO)/example/delivery $(DEMO)/out --profile uk-pet-core-lab \
-		--lookup $(DEMO)/example/subjects.csv --store $(DEMO)/state/workbench.sqlite; \
-	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ] || exit $$rc
-	$(BIN)/workbench verify $(DEMO)/example/delivery $(DEMO)/out --profile uk-pet-core-lab \
-		--store $(DEMO)/state/workbench.sqlite
+	TQDM_DISABLE=1 $(BIN)/workbench demo $(DEMO)
 
 test: $(STAMP)
 	TQDM_DISABLE=1 $(BIN)/python -m pytest

@@ -177,6 +177,24 @@ def cmd_sandbox(args) -> int:
     return sandbox_main(args.sandbox_args)
 
 
+def cmd_listing(args) -> int:
+    from .push.listing import server_listing
+
+    table = server_listing(args.xnat, args.project)
+    with_pandas_wide()
+    print(table.to_string(index=False) if len(table) else f"project {args.project} is empty")
+    print(f"{table['session'].nunique()} session(s), {len(table)} scan(s), "
+          f"{int(table['files'].sum())} file(s)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.folder, patients=args.patients,
+                    progress=not os.environ.get("TQDM_DISABLE"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
@@ -249,6 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
                        prefix_chars="+")
     s.add_argument("sandbox_args", nargs="*")
     s.set_defaults(fn=cmd_sandbox)
+
+    s = sub.add_parser("listing", help="list what an XNAT project holds, read from the server")
+    s.add_argument("--xnat", metavar="URL", required=True,
+                   help="XNAT URL; login from XNAT_USER/XNAT_PASSWORD or ~/.netrc")
+    s.add_argument("--project", required=True)
+    s.set_defaults(fn=cmd_listing)
+
+    s = sub.add_parser("demo", help="examples -> deid -> verify -> push to a sandbox XNAT -> "
+                       "confirm and list, in FOLDER")
+    s.add_argument("folder", nargs="?", default="demo")
+    s.add_argument("--patients", type=int, default=3)
+    s.set_defaults(fn=cmd_demo)
     return p
 
 
