@@ -1,0 +1,62 @@
+"""ipywidgets views over the review functions: browse, compare, scan, spot-check, push.
+
+Every view holds no logic a test cannot reach without a browser: tables come from
+:mod:`workbench.review`, pictures from :mod:`workbench.widgets.images`, the push from
+:mod:`workbench.push`. Each view has a ``widget`` attribute (the top-level ipywidget)
+and displays itself in Jupyter (``display(view)`` or as a cell's last expression).
+Tests and notebooks operate the public attributes listed here.
+
+Public API (stable)
+-------------------
+``StudyBrowser(instances, profile=None, *, page_size=10)``
+    ``StudyBrowser.from_folder(src, profile=None, **options)``.
+    Attributes: ``catalog`` (DataFrame, one row per series, ``reason`` column),
+    ``modality`` / ``sop_class`` (SelectMultiple filters), ``page`` (BoundedIntText),
+    ``prev_button`` / ``next_button``, ``select_all_button`` / ``select_none_button``
+    (act on the series shown), ``default_button`` (the profile's ``select:``),
+    ``checkboxes`` (series UID -> Checkbox on the current page), ``studies`` (VBox),
+    ``summary`` (HTML). Selection: ``selected`` (series UIDs), ``selection``
+    (DataFrame), ``selected_files()``, ``select(uids, value=True)``.
+``SliceViewer(before, after=None, *, preset=None, size=384)``
+    ``SliceViewer.from_pairs(pairs, series_uid, **options)`` with pairs from
+    :func:`workbench.review.pair_outputs`. Attributes: ``slider`` (IntSlider over
+    slices and frames), ``preset`` (Dropdown), ``outline`` (Checkbox),
+    ``before_image`` / ``after_image`` (Image, PNG), ``before_caption`` /
+    ``after_caption`` (HTML), ``message`` (HTML: why it cannot be shown),
+    ``regions`` (changed regions of the slice), ``show(index)``.
+``TagDiffView(before, after, profile=None)``
+    One pair of files, or aligned lists. Attributes: ``instance`` (IntSlider),
+    ``actions`` (SelectMultiple), ``search`` (Text), ``html`` (HTML), ``diff`` and
+    ``table`` (DataFrames).
+``PhiScanView(before, after=None, *, max_rows=200)``
+    Attributes: ``search`` (Text), ``vr`` (SelectMultiple), ``found`` (Dropdown:
+    all, both, only before, only after), ``indexed`` (Checkbox), ``html`` (HTML),
+    ``scan`` and ``table`` (DataFrames).
+``ContactSheet(series, *, every=5, columns=6, rows=2, size=128)``
+    ``series``: ``{label: files}`` or one list of files. Attributes: ``series``
+    (Dropdown), ``every`` and ``page`` (BoundedIntText), ``grid`` (GridBox of
+    thumbnails), ``message`` (HTML), ``rendered`` (thumbnails made so far),
+    ``slices``.
+``PushPanel(out, profile, store, *, url=None, project=None, **pusher_options)``
+    Attributes: ``destination`` and ``project`` (Text), ``push_button``,
+    ``pause_button`` (its label says pause or resume), ``cancel_button``,
+    ``retry_button``, ``studies_bar`` / ``data_bar`` (progress), ``status`` and
+    ``results`` (HTML), ``table`` (DataFrame per study), ``result`` (PushResult),
+    ``busy``, ``wait(timeout=None)``, ``close()``.
+
+Examples
+--------
+>>> from workbench.widgets import StudyBrowser                        # doctest: +SKIP
+>>> browser = StudyBrowser.from_folder("delivery", "uk-pet-core-lab")  # doctest: +SKIP
+>>> browser                                                           # doctest: +SKIP
+"""
+
+from .browser import StudyBrowser
+from .contact import ContactSheet
+from .phi import PhiScanView
+from .push_panel import PushPanel
+from .slices import SliceViewer
+from .tags import TagDiffView
+
+__all__ = ["ContactSheet", "PhiScanView", "PushPanel", "SliceViewer", "StudyBrowser",
+           "TagDiffView"]

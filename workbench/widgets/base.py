@@ -1,0 +1,22 @@
+"""What every view shares: one top-level ipywidget, shown by Jupyter's display()."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+
+
+class View:
+    """A view over review functions; ``widget`` is the ipywidget to display."""
+
+    widget: w.Widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def note(text: str, kind: str = "info") -> str:
+    """HTML for a short message (``info``, ``warning`` or ``error``), text escaped."""
+    colour = {"info": "#555", "warning": "#8a6d00", "error": "#a00"}[kind]
+    return f'<div style="color:{colour}">{html.escape(text)}</div>'

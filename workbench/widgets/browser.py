@@ -1,0 +1,230 @@
+"""StudyBrowser: the studies and series of a delivery, a checkbox per series."""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from typing import Sequence
+
+import ipywidgets as w
+import pandas as pd
+
+from ..catalog import Instance, scan
+from ..profile import Profile, load_profile
+from ..review import catalog_table
+from ..select import Selector
+from .base import View, note
+
+
+class StudyBrowser(View):
+    """Studies (patient name, ID, date shown) and their series, each with a checkbox.
+
+    Only one page of studies is built as widgets at a time, so a delivery of 100
+    studies and 50,000 instances opens as fast as its catalog table.
+
+    Parameters
+    ----------
+    instances
+        The catalog (:func:`workbench.catalog.scan`).
+    profile
+        Profile (name, path or loaded) whose ``select:`` rules give the default
+        selection; without one every series is selected.
+    page_size
+        Studies per page.
+
+    Attributes
+    ----------
+    catalog : DataFrame
+        One row per series (:func:`workbench.review.catalog_table`) plus ``reason`` (why
+        the profile leaves it out, "" when it wants it).
+    modality, sop_class : ipywidgets.SelectMultiple
+        Filters: only series of the chosen modalities and SOP classes (names) are shown.
+    page : ipywidgets.BoundedIntText
+        The page of studies shown (from 1); ``prev_button`` and ``next_button`` move it.
+    select_all_button, select_none_button, default_button : ipywidgets.Button
+        Select every shown series, none of them, or go back to the profile's selection.
+    checkboxes : dict
+        Series UID -> ``ipywidgets.Checkbox`` for the series on the current page.
+    studies : ipywidgets.VBox
+        The current page: per study an HTML header and the series checkboxes.
+    summary : ipywidgets.HTML
+        How many series, files and megabytes are selected.
+    """
+
+    def __init__(self, instances: Sequence[Instance], profile: Profile | str | None = None, *,
+                 page_size: int = 10):
+        self.instances = instances
+        self.profile = (load_profile(profile) if isinstance(profile, (str, os.PathLike))
+                        else profile)
+        selector = Selector(self.profile.select if self.profile else None)
+        catalog = catalog_table(instances)
+        catalog["reason"] = [selector.reason(m, s, d) or "" for m, s, d in
+                             zip(catalog["modality"], catalog["sop_class"],
+                                 catalog["description"])]
+        catalog["series_number"] = catalog["series_number"].astype("Int64")
+        self.catalog = catalog
+        self._default = set(catalog.loc[catalog["reason"] == "", "series_uid"])
+        self._selected = set(self._default)
+        self.page_size = page_size
+        self.modality = w.SelectMultiple(options=sorted(catalog["modality"].unique()),
+                                         description="modality", rows=4)
+        self.modality.value = self.modality.options
+        self.sop_class = w.SelectMultiple(options=sorted(catalog["sop_class_name"].unique()),
+                                          description="SOP class", rows=4,
+                                          layout=w.Layout(width="420px"))
+        self.sop_class.value = self.sop_class.options
+        self.page = w.BoundedIntText(value=1, min=1, max=1, description="page",
+                                     layout=w.Layout(width="140px"))
+        self.pages = w.HTML()
+        self.prev_button = w.Button(description="previous", icon="arrow-left")
+        self.next_button = w.Button(description="next", icon="arrow-right")
+        self.select_all_button = w.Button(description="select shown")
+        self.select_none_button = w.Button(description="deselect shown")
+        self.default_button = w.Button(description="profile's selection",
+                                       tooltip="the series the profile's select: rules want")
+        self.summary = w.HTML()
+        self.studies = w.VBox()
+        self.checkboxes: dict[str, w.Checkbox] = {}
+        self.prev_button.on_click(lambda _: self._turn(-1))
+        self.next_button.on_click(lambda _: self._turn(1))
+        self.select_all_button.on_click(lambda _: self._set_shown(True))
+        self.select_none_button.on_click(lambda _: self._set_shown(False))
+        self.default_button.on_click(lambda _: self._reset())
+        self.modality.observe(lambda _: self._filter(), names="value")
+        self.sop_class.observe(lambda _: self._filter(), names="value")
+        self.page.observe(lambda _: self._render(), names="value")
+        rule = (f"default selection: profile {self.profile.name}" if self.profile
+                else "no profile: every series selected")
+        self.widget = w.VBox([
+            w.HBox([self.modality, self.sop_class]),
+            w.HBox([self.select_all_button, self.select_none_button, self.default_button]),
+            w.HTML(f"<small>{html.escape(rule)}</small>"),
+            self.studies,
+            w.HBox([self.prev_button, self.page, self.pages, self.next_button]),
+            self.summary,
+        ])
+        self._filter()
+
+    @classmethod
+    def from_folder(cls, src: str | os.PathLike, profile: Profile | str | None = None,
+                    **options) -> StudyBrowser:
+        """Catalog ``src`` (headers only) and browse it."""
+        instances, _ = scan(src)
+        return cls(instances, profile, **options)
+
+    # -- what is selected ----------------------------------------------------------------
+    @property
+    def selected(self) -> list[str]:
+        """Series Instance UIDs of the selected series, in catalog order."""
+        return [u for u in self.catalog["series_uid"] if u in self._selected]
+
+    @property
+    def selection(self) -> pd.DataFrame:
+        """The catalog rows of the selected series."""
+        return self.catalog[self.catalog["series_uid"].isin(self._selected)]
+
+    def selected_files(self) -> list[str]:
+        """Paths of every file of the selected series."""
+        return [i.path for i in self.instances if i.series_uid in self._selected]
+
+    def select(self, series_uids: Sequence[str], value: bool = True) -> None:
+        """Select (or deselect) series by UID, shown or not."""
+        unknown = set(series_uids) - set(self.catalog["series_uid"])
+        if unknown:
+            raise KeyError(f"not in the catalog: {', '.join(sorted(unknown))}")
+        (self._selected.update if value else self._selected.difference_update)(series_uids)
+        self._sync()
+
+    # -- what is shown -------------------------------------------------------------------
+    @property
+    def shown(self) -> pd.DataFrame:
+        """Catalog rows that pass the modality and SOP class filters."""
+        c = self.catalog
+        return c[c["modality"].isin(self.modality.value)
+                 & c["sop_class_name"].isin(self.sop_class.value)]
+
+    def _study_uids(self) -> list[str]:
+        return list(dict.fromkeys(self.shown["study_uid"]))
+
+    def _filter(self) -> None:
+        pages = max(1, math.ceil(len(self._study_uids()) / self.page_size))
+        self.page.max = pages
+        self.pages.value = f"of {pages}"
+        if self.page.value > pages:
+            self.page.value = pages  # the observer renders
+        else:
+            self._render()
+
+    def _turn(self, step: int) -> None:
+        self.page.value = min(max(self.page.value + step, 1), self.page.max)
+
+    def _render(self) -> None:
+        shown = self.shown
+        start = (self.page.value - 1) * self.page_size
+        uids = self._study_uids()[start:start + self.page_size]
+        rows = shown[shown["study_uid"].isin(uids)]
+        self.checkboxes = {}
+        children: list[w.Widget] = []
+        for study_uid, series in rows.groupby("study_uid", sort=False):
+            head = series.iloc[0]
+            children.append(w.HTML(_study_header(head, series)))
+            for row in series.itertuples(index=False):
+                box = w.Checkbox(value=row.series_uid in self._selected, indent=False,
+                                 description=_series_label(row),
+                                 layout=w.Layout(width="auto", margin="0 0 0 24px"))
+                box.observe(lambda change, uid=row.series_uid: self._toggle(uid, change["new"]),
+                            names="value")
+                self.checkboxes[row.series_uid] = box
+                children.append(w.HBox([box, w.HTML(_why(row.reason))]) if row.reason
+                                else box)
+        if not children:
+            children = [w.HTML(note("No series match the filters."))]
+        self.studies.children = children
+        self.prev_button.disabled = self.page.value <= 1
+        self.next_button.disabled = self.page.value >= self.page.max
+        self._summarise()
+
+    def _toggle(self, uid: str, value: bool) -> None:
+        (self._selected.add if value else self._selected.discard)(uid)
+        self._summarise()
+
+    def _set_shown(self, value: bool) -> None:
+        uids = set(self.shown["series_uid"])
+        (self._selected.update if value else self._selected.difference_update)(uids)
+        self._sync()
+
+    def _reset(self) -> None:
+        self._selected = set(self._default)
+        self._sync()
+
+    def _sync(self) -> None:
+        for uid, box in self.checkboxes.items():
+            box.value = uid in self._selected
+        self._summarise()
+
+    def _summarise(self) -> None:
+        chosen = self.selection
+        self.summary.value = (
+            f"<b>{len(chosen)}</b> of {len(self.catalog)} series selected: "
+            f"{int(chosen['files'].sum())} files, {chosen['megabytes'].sum():.1f} MB, "
+            f"{chosen['study_uid'].nunique()} of {self.catalog['study_uid'].nunique()} studies")
+
+
+def _study_header(head, series: pd.DataFrame) -> str:
+    date = head.study_date
+    shown = f"{date[:4]}-{date[4:6]}-{date[6:8]}" if len(date) == 8 else (date or "no date")
+    return (f'<div style="margin-top:6px"><b>{html.escape(head.patient_name or "(no name)")}</b>'
+            f" &nbsp;ID {html.escape(head.patient_id or '(none)')} &nbsp;{shown} &nbsp;"
+            f"{html.escape(head.study_description or '')} <small>({len(series)} series, "
+            f"{int(series['files'].sum())} files)</small></div>")
+
+
+def _series_label(row) -> str:
+    number = "" if pd.isna(row.series_number) else f" {row.series_number}"
+    return (f"{row.modality}{number} {row.description or '(no description)'} "
+            f"[{row.instances} images, {row.sop_class_name}]")
+
+
+def _why(reason: str) -> str:
+    return f'<small style="color:#888">not in the profile\'s selection: {html.escape(reason)}</small>'

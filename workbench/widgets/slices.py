@@ -1,0 +1,158 @@
+"""SliceViewer: a series before and after de-identification, side by side."""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import Sequence
+
+import ipywidgets as w
+import pandas as pd
+
+from .base import View, note
+from .images import AUTO, FILE, SeriesFrames, Unviewable, changed_regions, message_png, \
+    picture, png, presets_for
+
+
+class SliceViewer(View):
+    """Before and after of one series with a slice slider, window presets and outlines.
+
+    Parameters
+    ----------
+    before
+        The source files of the series.
+    after
+        The output files, aligned with ``before`` (``None`` where an instance has no
+        output); omit to view one series alone.
+    preset
+        Initial window preset (see :func:`workbench.widgets.images.presets_for`); by
+        default CT soft tissue for CT, SUV 0-10 for PET in SUV, else the file's window.
+    size
+        Longest side of each picture in pixels.
+
+    Attributes
+    ----------
+    slider : ipywidgets.IntSlider
+        The slice (frame) shown; multi-frame files contribute every frame.
+    preset : ipywidgets.Dropdown
+        Window/level preset.
+    outline : ipywidgets.Checkbox
+        Outline the regions whose pixels changed.
+    before_image, after_image : ipywidgets.Image
+        PNG pictures of the slice.
+    before_caption, after_caption : ipywidgets.HTML
+        Unit, window and notes (e.g. why a PET is not in SUV).
+    message : ipywidgets.HTML
+        Why the series (or a slice) cannot be shown; empty when it can.
+    regions : list of tuple
+        Changed regions of the slice shown, ``(top, left, bottom, right)``.
+    """
+
+    def __init__(self, before: Sequence[str | os.PathLike],
+                 after: Sequence[str | os.PathLike | None] | None = None, *,
+                 preset: str | None = None, size: int = 384):
+        pairs = list(zip(before, after)) if after is not None else [(b, None) for b in before]
+        if after is not None and len(after) != len(before):
+            raise ValueError(f"before has {len(before)} files and after {len(after)}; pass "
+                             "aligned lists (None where an instance has no output)")
+        self.before = SeriesFrames([b for b, _ in pairs])
+        order = {f: n for n, f in enumerate(self.before.files)}
+        self.after = None
+        if after is not None:
+            aligned = sorted(pairs, key=lambda p: order[str(p[0])])
+            self.after = SeriesFrames([a for _, a in aligned], sort=False)
+        self.size = size
+        self.regions: list[tuple[int, int, int, int]] = []
+        suv = self._in_suv()
+        options = presets_for(self.before.modality, suv)
+        self.slider = w.IntSlider(0, 0, max(len(self.before) - 1, 0), description="slice",
+                                  continuous_update=False)
+        self.preset = w.Dropdown(options=options, value=preset if preset in options
+                                 else self._default_preset(options), description="window")
+        self.outline = w.Checkbox(value=True, description="outline changes", indent=False)
+        self.before_image = w.Image(format="png", layout=w.Layout(width=f"{size}px"))
+        self.after_image = w.Image(format="png", layout=w.Layout(width=f"{size}px"))
+        self.before_caption, self.after_caption = w.HTML(), w.HTML()
+        self.message = w.HTML()
+        panes = [w.VBox([w.HTML("<b>before</b>"), self.before_image, self.before_caption])]
+        if self.after is not None:
+            panes.append(w.VBox([w.HTML("<b>after</b>"), self.after_image, self.after_caption]))
+        controls = w.HBox([self.slider, self.preset, self.outline])
+        self.widget = w.VBox([controls, self.message, w.HBox(panes)])
+        for control in (self.slider, self.preset, self.outline):
+            control.observe(lambda _: self.show(), names="value")
+        problem = self.before.problem
+        if problem:
+            self.message.value = note(f"This series cannot be shown: {problem}.", "warning")
+            self.slider.disabled = self.preset.disabled = self.outline.disabled = True
+        else:
+            self.show()
+
+    @classmethod
+    def from_pairs(cls, pairs: pd.DataFrame, series_uid: str, **options) -> SliceViewer:
+        """The viewer of one series from :func:`workbench.review.pair_outputs`."""
+        rows = pairs[pairs["series_uid"] == series_uid]
+        if rows.empty:
+            raise ValueError(f"no instance of series {series_uid} in the pairs")
+        after = [None if pd.isna(o) else o for o in rows["output"]]
+        return cls(list(rows["source"]), after, **options)
+
+    def _in_suv(self) -> bool:
+        if self.before.modality != "PT" or self.before.problem:
+            return False
+        try:
+            return self.before.frame(0).unit == "SUV"
+        except Unviewable:
+            return False
+
+    def _default_preset(self, options: list[str]) -> str:
+        if self.before.modality == "CT":
+            return "CT soft tissue"
+        if self.before.modality == "PT" and "PET SUV 0-10" in options:
+            return "PET SUV 0-10"
+        return FILE if FILE in options else AUTO
+
+    def show(self, index: int | None = None) -> None:
+        """Render slice ``index`` (default: the slider's) before and after."""
+        if index is not None and index != self.slider.value:
+            self.slider.value = index  # the observer renders
+            return
+        n, preset = self.slider.value, self.preset.value
+        self.message.value = ""
+        before = after = None
+        try:
+            before = self.before.frame(n)
+        except Unviewable as exc:
+            self._fail(self.before_image, self.before_caption, str(exc))
+        if self.after is not None:
+            try:
+                after = self.after.frame(n)
+            except Unviewable as exc:
+                self._fail(self.after_image, self.after_caption, str(exc))
+        self.regions = []
+        if before is not None and after is not None and not before.colour == after.colour:
+            self.regions = [(0, 0, *after.values.shape[:2])]
+        elif before is not None and after is not None:
+            self.regions = changed_regions(before.values, after.values)
+        boxes = self.regions if self.outline.value else ()
+        if before is not None:
+            self.before_image.value = png(picture(before, preset, boxes, self.size))
+            self.before_caption.value = _caption(before, preset)
+        if after is not None:
+            self.after_image.value = png(picture(after, preset, boxes, self.size))
+            changed = (f"; {len(self.regions)} changed region(s)" if self.regions
+                       else "; pixels unchanged" if before is not None else "")
+            self.after_caption.value = _caption(after, preset, changed)
+
+    def _fail(self, image: w.Image, caption: w.HTML, reason: str) -> None:
+        image.value = message_png(reason, self.size)
+        caption.value = note(reason, "warning")
+        self.message.value = note(f"Slice {self.slider.value}: {reason}", "warning")
+
+
+def _caption(frame, preset: str, extra: str = "") -> str:
+    unit = frame.unit or "stored values"
+    text = f"{unit}, window {preset}{extra}"
+    if frame.note:
+        text += f" ({frame.note})"
+    return f"<small>{html.escape(text)}</small>"
