@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from pydicom import dcmread
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_keyword, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
@@ -124,22 +124,35 @@ def sop_class_name(uid: str) -> str:
 def catalog_table(instances: Sequence[Instance]) -> pd.DataFrame:
     """One row per series with its study: patient, date, modality, description, counts, size.
 
-    Columns: ``patient_name``, ``patient_id``, ``study_date``, ``study_description``,
-    ``study_uid``, ``series_uid``, ``series_number``, ``modality``, ``description``,
-    ``sop_class``, ``sop_class_name``, ``instances``, ``files``, ``megabytes``.
+    The rows of :func:`workbench.catalog.series_table` with the study description and
+    the SOP class name added; built column by column, so 50,000 instances take well
+    under a second. Columns: ``patient_name``, ``patient_id``, ``study_date``,
+    ``study_description``, ``study_uid``, ``series_uid``, ``series_number``,
+    ``modality``, ``description``, ``sop_class``, ``sop_class_name``, ``instances``,
+    ``files``, ``megabytes``.
     """
-    from .catalog import series_table
+    import pandas as pd
 
-    table = series_table(list(instances))
-    if table.empty:
-        import pandas as pd
-
+    if not instances:
         return pd.DataFrame(columns=_CATALOG_COLUMNS)
-    descriptions = {i.study_uid: i.study_description for i in instances}
-    table["study_description"] = table["study_uid"].map(descriptions)
-    names = {uid: sop_class_name(uid) for uid in table["sop_class"].unique()}
-    table["sop_class_name"] = table["sop_class"].map(names)
-    return table[_CATALOG_COLUMNS].reset_index(drop=True)
+    names = ["patient_name", "patient_id", "study_date", "study_description", "study_uid",
+             "series_uid", "series_number", "modality", "series_description", "sop_class",
+             "sop_uid", "path", "size"]
+    frame = pd.DataFrame({n: [getattr(i, n) for i in instances] for n in names})
+    keys = ["patient_name", "patient_id", "study_date", "study_uid", "series_uid"]
+    table = (frame.groupby(keys, dropna=False, sort=False)
+             .agg(study_description=("study_description", "first"),
+                  modality=("modality", "first"), series_number=("series_number", "first"),
+                  description=("series_description", "first"), sop_class=("sop_class", "first"),
+                  instances=("sop_uid", "nunique"), files=("path", "count"),
+                  megabytes=("size", "sum"))
+             .reset_index())
+    table["megabytes"] = (table["megabytes"] / 1e6).round(2)
+    table["sop_class_name"] = table["sop_class"].map(
+        {uid: sop_class_name(uid) for uid in table["sop_class"].unique()})
+    table = table.sort_values(["patient_id", "study_date", "study_uid", "series_number"],
+                              kind="stable", ignore_index=True)
+    return table[_CATALOG_COLUMNS]
 
 
 _CATALOG_COLUMNS = ["patient_name", "patient_id", "study_date", "study_description", "study_uid",
@@ -335,6 +348,14 @@ def _tag(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
+def _keyword(tag: int) -> str:
+    """The keyword of a standard tag, repeating groups (overlays, curves) included."""
+    try:
+        return dictionary_keyword(tag)
+    except KeyError:
+        return ""
+
+
 def _walk(ds: Dataset, prefix: str, order: tuple[int, ...], kept: bool, inherited: str,
           out: dict[str, Element], explain: _Explainer) -> None:
     creators = {(t >> 16, t & 0xFF): str(ds[t].value or "") for t in ds.keys()
@@ -343,36 +364,36 @@ def _walk(ds: Dataset, prefix: str, order: tuple[int, ...], kept: bool, inherite
         tag, vr = int(elem.tag), elem.VR
         group, element = tag >> 16, tag & 0xFFFF
         key = (*order, 1, tag)
-        action = None
+        action, keyword = None, ""
         if group & 1 and element >= 0x1000 and (group, element >> 8) in creators:
             creator = creators[(group, element >> 8)]
             name = f'({group:04X},"{creator}",{element & 0xFF:02X})'
             rule = explain.private(group, creator, element & 0xFF)
             key = (*order, 1, (group << 16) | 0x1000 | (element & 0xFF))
         elif group & 1:
-            name = f"{_tag(tag)}"
-            rule = ("private creator: kept while one of its elements is kept"
-                    if 0x10 <= element <= 0xFF else "private: no creator, removed")
-            keyword = "PrivateCreator" if 0x10 <= element <= 0xFF else ""
+            name = _tag(tag)
+            if 0x10 <= element <= 0xFF:
+                keyword = "PrivateCreator"
+                rule = "private creator: kept while one of its elements is kept"
+            else:
+                rule = "private: no creator, removed"
         elif element == 0:
             name, rule = _tag(tag), "group length: retired, never copied"
-        elif (group & 0xFF01) in (0x5000, 0x6000):
-            name = elem.keyword or _tag(tag)
-            graphics = explain.profile is not None and "clean_graphics" in explain.profile.options
-            rule = "curves and overlays: " + ("kept (clean_graphics)" if graphics
-                                              else "removed (no clean_graphics option)")
         else:
-            name = elem.keyword or _tag(tag)
-            action = explain.action(tag, vr, kept)
-            rule = action.rule if action is not None else ""
-        if inherited:
-            rule = inherited
-        if group & 1 and element >= 0x1000:
-            keyword = ""
-        elif not group & 1:
-            keyword = elem.keyword
+            keyword = _keyword(tag)
+            name = keyword if keyword and (group & 0xFF01) not in (0x5000, 0x6000) \
+                else _tag(tag)
+            if (group & 0xFF01) in (0x5000, 0x6000):
+                graphics = explain.profile is not None and \
+                    "clean_graphics" in explain.profile.options
+                rule = "curves and overlays: " + ("kept (clean_graphics)" if graphics
+                                                  else "removed (no clean_graphics option)")
+            else:
+                action = explain.action(tag, vr, kept)
+                rule = action.rule if action is not None else ""
+        rule = inherited or rule
         path = prefix + name
-        if elem.keyword in PIXEL_KEYWORDS:
+        if keyword in PIXEL_KEYWORDS:
             text = f"<pixel data, {len(elem.value or b'')} bytes>"
         else:
             text = value_text(elem)
@@ -435,8 +456,9 @@ def tag_diff(before: str | os.PathLike | Dataset, after: str | os.PathLike | Dat
         e = a or b
         if a is None:
             action = "added"
-            if b.keyword in MARKERS:
-                rule = MARKERS[b.keyword]
+            top = path.split("[", 1)[0]
+            if top in MARKERS:
+                rule = MARKERS[top]
             elif b.keyword in trial_keywords:
                 rule = "profile trial: block (Clinical Trial attributes)"
             else:
@@ -472,7 +494,8 @@ def change_summary(pairs: pd.DataFrame, profile: Profile | str | None = None, *,
     Parameters
     ----------
     pairs
-        Source/output pairs from :func:`pair_outputs` (rows without an output are left out).
+        Source/output pairs from :func:`pair_outputs`; rows without an output are left
+        out, quarantined outputs (de-identified, held for review) are included.
     profile
         The profile that made the outputs (fills the ``rule`` column).
     by
