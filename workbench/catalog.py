@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,12 +14,6 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
-HEADER_TAGS = [
-    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
-    "SeriesInstanceUID", "Modality", "PatientID", "PatientName", "AccessionNumber", "StudyDate",
-    "StudyDescription", "SeriesNumber", "SeriesDescription", "InstanceNumber", "Rows", "Columns",
-    "NumberOfFrames", "SamplesPerPixel", "BitsAllocated",
-]
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
 
@@ -52,6 +47,9 @@ class Skipped:
     reason: str
 
 
+_tag = functools.lru_cache(maxsize=None)(tag_for_keyword)
+
+
 def peek(ds, keyword: str) -> str:
     """An attribute's value as text, without decoding the element in ``ds``.
 
@@ -59,8 +57,8 @@ def peek(ds, keyword: str) -> str:
     goes through pydicom so character sets are honoured. Multiple values
     stay joined by a backslash.
     """
-    tag = tag_for_keyword(keyword)
-    elem = ds.get_item(tag) if tag in ds else None
+    tag = _tag(keyword)
+    elem = ds.get_item(tag)
     if elem is None:
         return ""
     value = getattr(elem, "value", None)
@@ -87,10 +85,10 @@ def read_header(path: str) -> Instance | Skipped:
     try:
         with open(path, "rb") as fp:
             try:
-                ds = dcmread(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+                ds = dcmread(fp, stop_before_pixels=True)
             except InvalidDicomError:
                 fp.seek(0)
-                ds = dcmread(fp, stop_before_pixels=True, force=True, specific_tags=HEADER_TAGS)
+                ds = dcmread(fp, stop_before_pixels=True, force=True)
                 if "SOPInstanceUID" not in ds:
                     return Skipped(path, "not-dicom",
                                    "not a DICOM file (no DICM prefix, no SOP UID)")

@@ -20,8 +20,9 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import dcmwrite, write_data_element, write_file_meta_info
+from pydicom.filewriter import dcmwrite, write_data_element
 from pydicom.uid import UID
+from pydicom.valuerep import PersonName
 
 from ..errors import WorkbenchError
 
@@ -102,7 +103,11 @@ def write_output(path: Path, header: bytes, source: Source | None = None) -> Non
             "permissions, then re-run with --resume; files already written are complete.") from exc
 
 
-ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
+# VRs whose single str value, when ASCII-only, encodes as its ASCII bytes in every
+# character set DICOM allows (ISO 2022 starts in ASCII; UR is always ASCII).
+ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "SH", "LO", "ST", "LT", "UT",
+                       "UC", "UR", "PN"})
+GROUP_LENGTH = 0x00020000
 LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
                              "UT", "UV"})
 
@@ -121,17 +126,24 @@ def encode(ds: Dataset) -> bytes:
         buf = BytesIO()
         dcmwrite(buf, ds)
         return buf.getvalue()
-    meta = DicomBytesIO()
-    meta.is_little_endian, meta.is_implicit_VR = True, False
-    write_file_meta_info(meta, ds.file_meta, enforce_standard=False)
-    implicit = ts.is_implicit_VR
-    parts = [ds.preamble or b"\0" * 128, b"DICM", meta.getvalue()]
+    meta = _elements(ds.file_meta, implicit=False, skip=GROUP_LENGTH)
+    length = struct.pack("<HH2sHI", 2, 0, b"UL", 4, sum(map(len, meta)))
+    body = _elements(ds, implicit=ts.is_implicit_VR)
+    return b"".join([ds.preamble or b"\0" * 128, b"DICM", length, *meta, *body])
+
+
+def _elements(ds: Dataset, implicit: bool, skip: int | None = None) -> list[bytes]:
+    """The encoded elements of ``ds`` in tag order (little endian)."""
+    parts = []
     for tag in sorted(ds.keys()):
+        if tag == skip:
+            continue
         elem = ds.get_item(tag)
         value = getattr(elem, "value", None)
         if type(elem) is not RawDataElement and elem.VR in ASCII_VRS and (
-                value is None or type(value) in (str, UID) and value.isascii()):
-            value = (value or "").encode("ascii")  # ASCII-only VRs need no character set
+                value is None or type(value) in (str, UID, PersonName)
+                and str(value).isascii()):
+            value = str(value or "").encode("ascii")
             if len(value) % 2:
                 value += b"\0" if elem.VR == "UI" else b" "
         elif not (type(elem) is RawDataElement and isinstance(value, bytes) and elem.VR != "SQ"
@@ -151,4 +163,4 @@ def encode(ds: Dataset) -> bytes:
             parts.append(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, elem.VR.encode(),
                                      len(value)))
         parts.append(value)
-    return b"".join(parts)
+    return parts
