@@ -160,9 +160,7 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
         problems.append("PatientIdentityRemoved is not YES")
     if "DeidentificationMethod" not in ds and "DeidentificationMethodCodeSequence" not in ds:
         problems.append("DeidentificationMethod is missing")
-    removed = {t for t, a in profile.plan.actions.items() if a.code == "X"}
-    removed_in_kept = {t for t, a in profile.attributes.items() if a.code == "X"}
-    kept_sequences = {t for t, a in profile.plan.actions.items() if a.code == "K"}
+    removed, removed_in_kept, kept_sequences = _tag_rules(profile)
     matcher = _text_matcher(identity.values)
     _walk(ds, "", (removed, removed_in_kept), kept_sequences, profile, matcher, identity, problems,
           kept=False)
@@ -177,6 +175,19 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
         if _uid_in(uid.encode("ascii", "replace"), header):
             problems.append(f"{what} of the input found in the file bytes outside the pixel data")
     return problems
+
+
+_RULES: dict[str, tuple[frozenset[int], frozenset[int], frozenset[int]]] = {}
+
+
+def _tag_rules(profile: Profile) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """Tags the profile removes, removes inside kept sequences, and keeps (per profile hash)."""
+    if profile.hash not in _RULES:
+        actions, own = profile.plan.actions, profile.attributes
+        _RULES[profile.hash] = (frozenset(t for t, a in actions.items() if a.code == "X"),
+                                frozenset(t for t, a in own.items() if a.code == "X"),
+                                frozenset(t for t, a in actions.items() if a.code == "K"))
+    return _RULES[profile.hash]
 
 
 def _uid_in(uid: bytes, data: bytes) -> bool:
