@@ -227,4 +227,5 @@ def _series_label(row) -> str:
 
 
 def _why(reason: str) -> str:
-    return f'<small style="color:#888">not in the profile\'s selection: {html.escape(reason)}</small>'
+    return (f'<small style="color:#888">not in the profile\'s selection: '
+            f"{html.escape(reason)}</small>")

@@ -331,8 +331,8 @@ def changed_regions(before: np.ndarray, after: np.ndarray,
     return sorted(boxes)
 
 
-def picture(frame: Frame, preset: str = AUTO,
-            boxes: Sequence[tuple[int, int, int, int]] = (), size: int | None = None) -> Image.Image:
+def picture(frame: Frame, preset: str = AUTO, boxes: Sequence[tuple[int, int, int, int]] = (),
+            size: int | None = None) -> Image.Image:
     """An RGB picture of ``frame`` under ``preset``, changed regions outlined in red."""
     if frame.colour:
         image = Image.fromarray(frame.values, "RGB")

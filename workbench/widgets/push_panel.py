@@ -225,7 +225,7 @@ class PushPanel(View):
                              "reason": s.refused or ""})
         columns = ["pseudonym", "study", "files", "megabytes", "status", "reason", "project",
                    "session", "confirmed_by"]
-        return pd.DataFrame(rows, columns=columns).fillna("")
+        return pd.DataFrame(rows).reindex(columns=columns, fill_value="")
 
     def _update(self, outcome: StudyOutcome) -> None:
         at = self.table.index[self.table["study"] == outcome.study]

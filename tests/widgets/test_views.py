@@ -1,0 +1,98 @@
+"""TagDiffView, PhiScanView and ContactSheet driven through their controls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.review import ACTION_COLOURS
+from workbench.widgets import ContactSheet, PhiScanView, TagDiffView
+
+from .conftest import Curated, decode
+
+
+def test_tag_diff_view_filters_and_moves_between_instances(curated: Curated):
+    pet = curated.series("PT", "PET")
+    view = TagDiffView(list(pet["source"]), list(pet["output"]), curated.profile)
+    patient = curated.planted.patients[0]
+    assert patient["name"] in view.html.value and patient["subject_id"] in view.html.value
+    assert ACTION_COLOURS["removed"] in view.html.value
+    view.actions.value = ("removed",)
+    assert set(view.table["action"]) == {"removed"}
+    assert "PatientAddress" in set(view.table["path"])
+    view.search.value = "otherpatient"
+    assert set(view.table["path"]) == {
+        "OtherPatientIDs", "OtherPatientNames", "OtherPatientIDsSequence",
+        "OtherPatientIDsSequence[0].PatientID", "OtherPatientIDsSequence[0].IssuerOfPatientID",
+        "OtherPatientIDsSequence[0].TypeOfPatientID"}
+    first = view.diff[view.diff["keyword"] == "SOPInstanceUID"]["after"].iloc[0]
+    view.instance.value = 5
+    assert view.diff[view.diff["keyword"] == "SOPInstanceUID"]["after"].iloc[0] != first
+    assert set(view.table["action"]) == {"removed"}  # filters stay
+    view.search.value = "no such attribute"
+    assert view.table.empty and "No attribute matches" in view.html.value
+
+
+def test_tag_diff_view_of_an_instance_without_output(curated: Curated):
+    mr = curated.series("MR")
+    view = TagDiffView(mr["source"].iloc[0], None)
+    assert view.diff.empty and "has no output" in view.html.value
+    assert view.instance.layout.display == "none"
+
+
+def test_phi_scan_view_filters(curated: Curated):
+    done = curated.pairs[curated.pairs["state"] == "written"]
+    view = PhiScanView(done["source"], done["output"], max_rows=50)
+    assert len(view.table) == len(view.scan) and "showing the first 50" in view.html.value
+    surname = curated.planted.patients[1]["name"].split("^")[0]
+    view.search.value = surname
+    assert not view.table.empty and surname in view.html.value
+    assert set(view.table["found"]) == {"only before"}
+    view.found.value = "both"
+    assert view.table.empty and "No value matches" in view.html.value
+    view.search.value = ""
+    assert (view.table["after"] > 0).all() and (view.table["before"] > 0).all()
+    view.vr.value = ("DS",)
+    assert set(view.table["VR"]) == {"DS"} and "PatientWeight" in set(view.table["attribute"])
+    view.found.value = "all"
+    view.search.value = "OtherPatientIDsSequence"
+    assert "OtherPatientIDsSequence.PatientID" not in set(view.table["attribute"])  # VR LO
+    view.vr.value = view.vr.options
+    assert "OtherPatientIDsSequence.PatientID" in set(view.table["attribute"])
+    view.indexed.value = True
+    assert "OtherPatientIDsSequence[0].PatientID" in set(view.table["attribute"])
+
+
+def test_phi_scan_view_of_sources_alone(curated: Curated):
+    files = curated.series("CT")["source"]
+    view = PhiScanView(files)
+    assert view.found.layout.display == "none" and "files" in view.scan.columns
+    view.search.value = curated.planted.patients[0]["patient_id"]
+    assert "PatientID" in set(view.table["attribute"])
+
+
+def test_contact_sheet_renders_thumbnails_lazily(curated: Curated):
+    pet = curated.series("PT", "PET")
+    series = {"PET": list(pet["output"]), "SR": list(
+        curated.pairs[curated.pairs["modality"] == "SR"]["source"].iloc[:1])}
+    sheet = ContactSheet(series, every=2, columns=3, rows=2, size=64)
+    assert sheet.slices == list(range(0, 20, 2)) and sheet.page.max == 2
+    assert sheet.rendered == 6 and len(sheet.grid.children) == 6
+    thumb = sheet.grid.children[0].children[0]
+    assert decode(thumb.value).size == (64, 64)
+    assert "slice 0" in sheet.grid.children[0].children[1].value
+    sheet.page.value = 2
+    assert sheet.rendered == 10 and len(sheet.grid.children) == 4
+    sheet.page.value = 1
+    assert sheet.rendered == 10  # cached
+    sheet.every.value = 5
+    assert sheet.slices == [0, 5, 10, 15] and sheet.rendered == 12  # 0 and 10 were made
+    pictures = [np.asarray(decode(t.children[0].value)) for t in sheet.grid.children]
+    assert not np.array_equal(pictures[0], pictures[2])
+    sheet.series.value = "SR"
+    assert "structured report" in sheet.message.value and sheet.grid.children == ()
+
+
+def test_contact_sheet_needs_a_series():
+    with pytest.raises(ValueError, match="no series"):
+        ContactSheet({})
