@@ -142,6 +142,16 @@ def test_quarantined_output_is_shown_and_missing_output_explained(curated: Curat
     viewer = SliceViewer(list(mr["source"]), [None] * len(mr))
     assert viewer.before_image.value
     assert "no output file" in viewer.after_caption.value
+    viewer = SliceViewer.from_pairs(curated.pairs, mr["series_uid"].iloc[0])
+    assert "no output: skipped: modality MR not selected" in viewer.after_caption.value
+
+
+def test_damaged_pixel_data_gets_a_message(tmp_path: Path):
+    whole = Path(ct_file(tmp_path / "whole.dcm", np.ones((64, 64))))
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(whole.read_bytes()[:-2000])
+    viewer = SliceViewer([cut])
+    assert "the file looks damaged" in viewer.message.value
 
 
 def test_misaligned_lists_are_refused(curated: Curated):

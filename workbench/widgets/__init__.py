@@ -17,7 +17,7 @@ Public API (stable)
     ``checkboxes`` (series UID -> Checkbox on the current page), ``studies`` (VBox),
     ``summary`` (HTML). Selection: ``selected`` (series UIDs), ``selection``
     (DataFrame), ``selected_files()``, ``select(uids, value=True)``.
-``SliceViewer(before, after=None, *, preset=None, size=384)``
+``SliceViewer(before, after=None, *, missing=None, preset=None, size=384)``
     ``SliceViewer.from_pairs(pairs, series_uid, **options)`` with pairs from
     :func:`workbench.review.pair_outputs`. Attributes: ``slider`` (IntSlider over
     slices and frames), ``preset`` (Dropdown), ``outline`` (Checkbox),

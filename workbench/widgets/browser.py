@@ -223,7 +223,8 @@ def _study_header(head, series: pd.DataFrame) -> str:
 def _series_label(row) -> str:
     number = "" if pd.isna(row.series_number) else f" {row.series_number}"
     return (f"{row.modality}{number} {row.description or '(no description)'} "
-            f"[{row.instances} images, {row.sop_class_name}]")
+            f"[{row.instances} {'instance' if row.instances == 1 else 'instances'}, "
+            f"{row.sop_class_name}]")
 
 
 def _why(reason: str) -> str:

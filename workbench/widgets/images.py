@@ -44,6 +44,9 @@ _DOCUMENTS = {"1.2.840.10008.5.1.4.1.1.104.1": "an encapsulated PDF document",
               "1.2.840.10008.5.1.4.1.1.104.3": "an encapsulated STL model"}
 
 
+_NO_FILE = "no output file for this instance (not de-identified)"
+
+
 class Unviewable(WorkbenchError):
     """A frame cannot be shown; the message says why."""
 
@@ -81,7 +84,9 @@ class SeriesFrames:
     ----------
     files
         The series' files; ``None`` entries stand for instances without a file (e.g. an
-        output that was quarantined) and show as such.
+        output that was not made) and show as such.
+    missing
+        Why each ``None`` entry has no file (aligned with ``files``), shown in its place.
     sort
         Order files by InstanceNumber (then slice position); False keeps the given order
         (used to keep the before and after series aligned).
@@ -90,9 +95,11 @@ class SeriesFrames:
     """
 
     def __init__(self, files: Sequence[str | os.PathLike | None], *, sort: bool = True,
-                 cache: int = 8):
+                 missing: Sequence[str | None] | None = None, cache: int = 8):
         self.files = [None if f is None else str(f) for f in files]
-        self.headers = [None if f is None else _header(f) for f in self.files]
+        why = list(missing) if missing is not None else [None] * len(self.files)
+        self.headers = [(f"no output: {why[n]}" if why[n] else _NO_FILE) if f is None
+                        else _header(f) for n, f in enumerate(self.files)]
         if sort:
             order = sorted(range(len(self.files)), key=lambda i: _sort_key(self.headers[i]))
             self.files = [self.files[i] for i in order]
@@ -123,8 +130,6 @@ class SeriesFrames:
         return None if None in reasons else sorted(reasons)[0]
 
     def _header_problem(self, h) -> str | None:
-        if h is None:
-            return "no output file for this instance (quarantined or not selected)"
         if isinstance(h, str):
             return h
         return unviewable_reason(h)
@@ -208,6 +213,9 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         syntax = getattr(ts, "name", None) or str(ts or "unknown transfer syntax")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if ts is not None and not ts.is_compressed:
+            raise Unviewable(f"the pixel data cannot be read ({first}): the file looks "
+                             "damaged; copy it again from the original media") from None
         raise Unviewable(f"cannot decode the pixel data ({syntax}): {first}. Install the "
                          "decoder pydicom names, or review this series elsewhere.") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)

@@ -24,6 +24,8 @@ class SliceViewer(View):
     after
         The output files, aligned with ``before`` (``None`` where an instance has no
         output); omit to view one series alone.
+    missing
+        Why an instance has no output, aligned with ``after`` (shown in its place).
     preset
         Initial window preset (see :func:`workbench.widgets.images.presets_for`); by
         default CT soft tissue for CT, SUV 0-10 for PET in SUV, else the file's window.
@@ -50,17 +52,21 @@ class SliceViewer(View):
 
     def __init__(self, before: Sequence[str | os.PathLike],
                  after: Sequence[str | os.PathLike | None] | None = None, *,
-                 preset: str | None = None, size: int = 384):
-        pairs = list(zip(before, after)) if after is not None else [(b, None) for b in before]
+                 missing: Sequence[str | None] | None = None, preset: str | None = None,
+                 size: int = 384):
+        before = list(before)
         if after is not None and len(after) != len(before):
             raise ValueError(f"before has {len(before)} files and after {len(after)}; pass "
                              "aligned lists (None where an instance has no output)")
-        self.before = SeriesFrames([b for b, _ in pairs])
+        after_list = list(after) if after is not None else [None] * len(before)
+        why = list(missing) if missing is not None else [None] * len(before)
+        self.before = SeriesFrames(before)
         order = {f: n for n, f in enumerate(self.before.files)}
         self.after = None
         if after is not None:
-            aligned = sorted(pairs, key=lambda p: order[str(p[0])])
-            self.after = SeriesFrames([a for _, a in aligned], sort=False)
+            aligned = sorted(zip(before, after_list, why), key=lambda p: order[str(p[0])])
+            self.after = SeriesFrames([a for _, a, _ in aligned], sort=False,
+                                      missing=[m for _, _, m in aligned])
         self.size = size
         self.regions: list[tuple[int, int, int, int]] = []
         suv = self._in_suv()
@@ -95,7 +101,9 @@ class SliceViewer(View):
         if rows.empty:
             raise ValueError(f"no instance of series {series_uid} in the pairs")
         after = [None if pd.isna(o) else o for o in rows["output"]]
-        return cls(list(rows["source"]), after, **options)
+        missing = [f"{state}: {reason}" if reason else state
+                   for state, reason in zip(rows["state"], rows["reason"])]
+        return cls(list(rows["source"]), after, missing=missing, **options)
 
     def _in_suv(self) -> bool:
         if self.before.modality != "PT" or self.before.problem:
