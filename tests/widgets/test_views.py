@@ -96,3 +96,19 @@ def test_contact_sheet_renders_thumbnails_lazily(curated: Curated):
 def test_contact_sheet_needs_a_series():
     with pytest.raises(ValueError, match="no series"):
         ContactSheet({})
+
+
+def test_views_carry_the_css_classes_browser_tests_use(curated: Curated, tmp_path):
+    from workbench.widgets import PushPanel, SliceViewer, StudyBrowser
+
+    ct = curated.series("CT")
+    browser = StudyBrowser(curated.instances, curated.profile)
+    viewer = SliceViewer(list(ct["source"]), list(ct["output"]))
+    panel = PushPanel(curated.out, curated.profile, curated.store_path, url="http://127.0.0.1:1")
+    assert "wb-study-browser" in browser.widget._dom_classes
+    assert all("wb-series-checkbox" in b._dom_classes for b in browser.checkboxes.values())
+    assert "wb-slice-slider" in viewer.slider._dom_classes
+    assert {"wb-push", "wb-pause", "wb-cancel", "wb-retry"} == {
+        c for b in (panel.push_button, panel.pause_button, panel.cancel_button,
+                    panel.retry_button) for c in b._dom_classes}
+    panel.close()

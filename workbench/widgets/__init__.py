@@ -44,6 +44,15 @@ Public API (stable)
     ``results`` (HTML), ``table`` (DataFrame per study), ``result`` (PushResult),
     ``busy``, ``wait(timeout=None)``, ``close()``.
 
+CSS classes (for browser tests and stylesheets)
+-----------------------------------------------
+``wb-study-browser``, ``wb-series-checkbox``, ``wb-selection-summary``,
+``wb-next-page``, ``wb-prev-page``; ``wb-slice-viewer``, ``wb-slice-slider``,
+``wb-before-image``, ``wb-after-image``, ``wb-viewer-message``; ``wb-tag-diff``;
+``wb-phi-scan``; ``wb-contact-sheet``, ``wb-thumbnails``; ``wb-push-panel``,
+``wb-push``, ``wb-pause``, ``wb-cancel``, ``wb-retry``, ``wb-push-status``,
+``wb-push-results``, ``wb-studies-bar``.
+
 Examples
 --------
 >>> from workbench.widgets import StudyBrowser                        # doctest: +SKIP

@@ -20,3 +20,9 @@ def note(text: str, kind: str = "info") -> str:
     """HTML for a short message (``info``, ``warning`` or ``error``), text escaped."""
     colour = {"info": "#555", "warning": "#8a6d00", "error": "#a00"}[kind]
     return f'<div style="color:{colour}">{html.escape(text)}</div>'
+
+
+def classes(named: dict[w.DOMWidget, str]) -> None:
+    """Give widgets the CSS classes a browser test (or a stylesheet) finds them by."""
+    for widget, name in named.items():
+        widget.add_class(name)

@@ -14,7 +14,7 @@ from ..catalog import Instance, scan
 from ..profile import Profile, load_profile
 from ..review import catalog_table
 from ..select import Selector
-from .base import View, note
+from .base import View, classes, note
 
 
 class StudyBrowser(View):
@@ -104,6 +104,8 @@ class StudyBrowser(View):
             w.HBox([self.prev_button, self.page, self.pages, self.next_button]),
             self.summary,
         ])
+        classes({self.widget: "wb-study-browser", self.summary: "wb-selection-summary",
+                  self.next_button: "wb-next-page", self.prev_button: "wb-prev-page"})
         self._filter()
 
     @classmethod
@@ -173,6 +175,7 @@ class StudyBrowser(View):
                 box = w.Checkbox(value=row.series_uid in self._selected, indent=False,
                                  description=_series_label(row),
                                  layout=w.Layout(width="auto", margin="0 0 0 24px"))
+                box.add_class("wb-series-checkbox")
                 box.observe(lambda change, uid=row.series_uid: self._toggle(uid, change["new"]),
                             names="value")
                 self.checkboxes[row.series_uid] = box

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import ipywidgets as w
 
-from .base import View, note
+from .base import View, classes, note
 from .images import SeriesFrames, Unviewable, message_png, picture, png, presets_for
 
 
@@ -66,6 +66,7 @@ class ContactSheet(View):
         self.page.observe(lambda _: self._show(), names="value")
         self.widget = w.VBox([w.HBox([self.series, self.every, self.page]), self.message,
                               self.grid])
+        classes({self.widget: "wb-contact-sheet", self.grid: "wb-thumbnails"})
         self._restart()
 
     @property

@@ -9,7 +9,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ..review import distinct_values, phi_scan
-from .base import View, note
+from .base import View, classes, note
 
 FOUND = ("all", "both", "only before", "only after")
 
@@ -65,6 +65,7 @@ class PhiScanView(View):
         self.indexed.observe(lambda _: self._scan(), names="value")
         self.widget = w.VBox([w.HBox([self.search, self.found, self.indexed]), self.vr,
                               self.html])
+        classes({self.widget: "wb-phi-scan"})
 
     def _scan(self) -> None:
         indexed = self.indexed.value

@@ -15,7 +15,7 @@ from ..push import PushController, PushResult, StudyOutcome, XnatPusher
 from ..push.local import find_studies
 from ..push.result import PRESENT, UPLOADED
 from ..store import Store
-from .base import View, note
+from .base import View, classes, note
 
 STATUS_COLOURS = {UPLOADED: "#e8f5e9", PRESENT: "#e3f2fd", "failed": "#f8d7da",
                   "cancelled": "#fff3cd", "pending": "", "refused": "#f8d7da"}
@@ -97,6 +97,10 @@ class PushPanel(View):
             w.HBox([self.destination, self.project]),
             w.HBox([self.push_button, self.pause_button, self.cancel_button, self.retry_button]),
             w.HBox([self.studies_bar, self.data_bar]), self.status, self.results])
+        classes({self.widget: "wb-push-panel", self.push_button: "wb-push",
+                  self.pause_button: "wb-pause", self.cancel_button: "wb-cancel",
+                  self.retry_button: "wb-retry", self.status: "wb-push-status",
+                  self.results: "wb-push-results", self.studies_bar: "wb-studies-bar"})
         self.table = self._pending()
         self._show_table()
         self.status.value = note(f"{len(self.table)} study folder(s) in {self.out}; ready.")

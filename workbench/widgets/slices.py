@@ -9,7 +9,7 @@ from typing import Sequence
 import ipywidgets as w
 import pandas as pd
 
-from .base import View, note
+from .base import View, classes, note
 from .images import AUTO, FILE, SeriesFrames, Unviewable, changed_regions, message_png, \
     picture, png, presets_for
 
@@ -85,6 +85,9 @@ class SliceViewer(View):
             panes.append(w.VBox([w.HTML("<b>after</b>"), self.after_image, self.after_caption]))
         controls = w.HBox([self.slider, self.preset, self.outline])
         self.widget = w.VBox([controls, self.message, w.HBox(panes)])
+        classes({self.widget: "wb-slice-viewer", self.slider: "wb-slice-slider",
+                  self.before_image: "wb-before-image", self.after_image: "wb-after-image",
+                  self.message: "wb-viewer-message"})
         for control in (self.slider, self.preset, self.outline):
             control.observe(lambda _: self.show(), names="value")
         problem = self.before.problem

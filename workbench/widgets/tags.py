@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..profile import Profile, load_profile
 from ..review import ACTIONS, ReviewError, style_actions, tag_diff
-from .base import View, note
+from .base import View, classes, note
 
 
 class TagDiffView(View):
@@ -66,6 +66,7 @@ class TagDiffView(View):
         self.search.observe(lambda _: self._show(), names="value")
         self.widget = w.VBox([w.HBox([self.instance, self.actions, self.search]), self.files,
                               self.html])
+        classes({self.widget: "wb-tag-diff"})
         self._load()
 
     def _load(self) -> None:
