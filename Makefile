@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/deid_throughput.py
+	$(BIN)/python bench/review_open.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) test-output

@@ -98,7 +98,7 @@ def test_contact_sheet_needs_a_series():
         ContactSheet({})
 
 
-def test_views_carry_the_css_classes_browser_tests_use(curated: Curated, tmp_path):
+def test_views_carry_the_css_classes_browser_tests_use(curated: Curated):
     from workbench.widgets import PushPanel, SliceViewer, StudyBrowser
 
     ct = curated.series("CT")
