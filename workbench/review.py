@@ -201,8 +201,8 @@ def pair_outputs(instances: Sequence[Instance], *, report: Report | None = None,
     -------
     DataFrame
         One row per source instance (columns :data:`PAIR_COLUMNS`); ``output`` is None and
-        ``state`` says why for instances without an output (not selected, quarantined
-        before de-identification).
+        ``state`` and ``reason`` say why for instances without one (skipped, duplicate,
+        quarantined before de-identification).
     """
     import pandas as pd
 
@@ -215,6 +215,8 @@ def pair_outputs(instances: Sequence[Instance], *, report: Report | None = None,
             found[o.source] = (output, o.state, o.reason or "")
         for s in report.skipped:
             found[s.path] = (None, "skipped", s.reason)
+        for copy, original in report.duplicates:
+            found[copy] = (None, "duplicate", f"identical to {original}")
     elif store is not None and profile is not None:
         from .deid.engine import Engine
         from .profile import load_profile
@@ -304,6 +306,7 @@ class _Explainer:
 
             return engine.overrides.get(tag) or (
                 engine.date_action if vr in ("DA", "DT") else KEEP)
+        # the engine's own default for attributes the profile is silent on: one code path
         return engine.plan.actions.get(tag) or engine._default(tag, vr)
 
     def private(self, group: int, creator: str, byte: int) -> str:

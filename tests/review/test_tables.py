@@ -227,3 +227,27 @@ def test_styled_views_colour_by_action(curated: Curated):
     styled = style_actions(summary).to_html()
     assert styled.count(ACTION_COLOURS["removed"]) == 1
     assert styled.count(ACTION_COLOURS["retained"]) == 1
+
+
+def test_pairs_explain_files_without_output(tmp_path: Path):
+    from workbench.catalog import scan
+    from workbench.deid.run import deidentify_delivery
+    from workbench.examples import generate
+
+    planted = generate(tmp_path / "bad", patients=1, seed=2, ct_slices=3, ct_size=32,
+                       bad_inputs=True)
+    report = deidentify_delivery(planted.delivery, tmp_path / "out", "uk-pet-core-lab",
+                                 store=Store(tmp_path / "state.sqlite"),
+                                 lookup=str(planted.subjects_csv), progress=False)
+    instances, _ = scan(planted.delivery)
+    pairs = pair_outputs(instances, report=report).set_index("source")
+    bad = {b["problem"]: str(planted.delivery / b["path"]) for b in planted.bad_files}
+    copies = {bad["duplicate"], str(planted.delivery / next(
+        b["of"] for b in planted.bad_files if b["problem"] == "duplicate"))}
+    states = pairs.loc[sorted(copies), "state"]
+    assert sorted(states) == ["duplicate", "written"]  # one of the two identical files
+    dropped = pairs.loc[states[states == "duplicate"].index[0]]
+    assert dropped["reason"] == f"identical to {states[states == 'written'].index[0]}"
+    no_id = pairs.loc[bad["missing_patient_id"]]
+    assert no_id["state"] == "quarantined" and "no PatientID" in no_id["reason"]
+    assert pd.isna(no_id["output"])

@@ -27,8 +27,8 @@ def decode(png: bytes) -> Image.Image:
     return Image.open(io.BytesIO(png)).convert("RGB")
 
 
-def ct_file(path, pixels: np.ndarray, *, syntax=ExplicitVRLittleEndian,
-            frames: int = 1) -> str:
+def ct_file(path, pixels: np.ndarray, *, syntax=ExplicitVRLittleEndian, frames: int = 1,
+            photometric: str = "MONOCHROME2") -> str:
     """Write a small CT (``pixels``: rows x cols, or frames x rows x cols) and return its path."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -40,7 +40,7 @@ def ct_file(path, pixels: np.ndarray, *, syntax=ExplicitVRLittleEndian,
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.Modality, ds.PatientID, ds.InstanceNumber = "CT", "P1", 1
     ds.Rows, ds.Columns = pixels.shape[-2:]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
     ds.RescaleIntercept, ds.RescaleSlope = "0", "1"
     if frames > 1:

@@ -61,9 +61,10 @@ def test_filters_select_buttons_and_checkboxes(curated: Curated):
 def test_pages_hold_a_few_studies(curated: Curated):
     browser = StudyBrowser(curated.instances, curated.profile, page_size=1)
     assert browser.page.max == 4 and browser.prev_button.disabled
-    first = set(browser.checkboxes)
+    first = dict(browser.checkboxes)
     browser.next_button.click()
-    assert browser.page.value == 2 and not first & set(browser.checkboxes)
+    assert browser.page.value == 2 and not set(first) & set(browser.checkboxes)
+    assert all(box.comm is None for box in first.values())  # the old page's widgets closed
     browser.page.value = 4
     assert browser.next_button.disabled
     browser.modality.value = ("MR",)

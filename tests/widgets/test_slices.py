@@ -109,6 +109,16 @@ def test_multi_frame_files_give_a_slice_per_frame(tmp_path: Path):
     assert means == [0, 100, 200, 300]
 
 
+def test_monochrome1_shows_low_values_bright(tmp_path: Path):
+    pixels = np.zeros((32, 32), dtype=np.int16)
+    pixels[:, 16:] = 1000
+    path = ct_file(tmp_path / "m1.dcm", pixels, photometric="MONOCHROME1")
+    viewer = SliceViewer([path], preset="auto (1-99 %)", size=32)
+    grey = np.asarray(decode(viewer.before_image.value))[:, :, 0]
+    assert grey[:, :16].min() == 255 and grey[:, 16:].max() == 0
+    assert viewer.before.frame(0).values.max() == 1000  # values stay physical
+
+
 def test_rt_dose_frames_from_the_delivery(curated: Curated):
     dose = curated.pairs[curated.pairs["modality"] == "RTDOSE"]
     viewer = SliceViewer(list(dose["source"].iloc[:1]))

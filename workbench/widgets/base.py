@@ -26,3 +26,13 @@ def classes(named: dict[w.DOMWidget, str]) -> None:
     """Give widgets the CSS classes a browser test (or a stylesheet) finds them by."""
     for widget, name in named.items():
         widget.add_class(name)
+
+
+def replace_children(box: w.Box, children: list[w.Widget]) -> None:
+    """Show ``children`` in ``box`` and close the widgets they replace (no leak per page)."""
+    old = list(box.children)
+    box.children = children
+    while old:
+        widget = old.pop()
+        old.extend(getattr(widget, "children", ()))
+        widget.close()

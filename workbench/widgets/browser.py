@@ -14,7 +14,7 @@ from ..catalog import Instance, scan
 from ..profile import Profile, load_profile
 from ..review import catalog_table
 from ..select import Selector
-from .base import View, classes, note
+from .base import View, classes, note, replace_children
 
 
 class StudyBrowser(View):
@@ -183,7 +183,7 @@ class StudyBrowser(View):
                                 else box)
         if not children:
             children = [w.HTML(note("No series match the filters."))]
-        self.studies.children = children
+        replace_children(self.studies, children)
         self.prev_button.disabled = self.page.value <= 1
         self.next_button.disabled = self.page.value >= self.page.max
         self._summarise()

@@ -7,8 +7,8 @@ from typing import Mapping, Sequence
 
 import ipywidgets as w
 
-from .base import View, classes, note
-from .images import SeriesFrames, Unviewable, message_png, picture, png, presets_for
+from .base import View, classes, note, replace_children
+from .images import SeriesFrames, Unviewable, default_preset, message_png, picture, png
 
 
 class ContactSheet(View):
@@ -95,7 +95,7 @@ class ContactSheet(View):
         frames = self.frames
         problem = frames.problem
         if problem:
-            self.grid.children = []
+            replace_children(self.grid, [])
             self.message.value = note(f"This series cannot be shown: {problem}.", "warning")
             return
         per_page = self.columns * self.rows
@@ -106,7 +106,7 @@ class ContactSheet(View):
             image = w.Image(value=self._thumb(n), format="png",
                             layout=w.Layout(width=f"{self.size}px"))
             tiles.append(w.VBox([image, w.HTML(f"<small>slice {n}</small>")]))
-        self.grid.children = tiles
+        replace_children(self.grid, tiles)
         self.message.value = (f"<small>{len(self.slices)} of {len(frames)} slices (every "
                               f"{self.every.value}); page {self.page.value} of "
                               f"{self.page.max}</small>")
@@ -117,7 +117,7 @@ class ContactSheet(View):
             self.rendered += 1
             try:
                 frame = self.frames.frame(n)
-                preset = presets_for(self.frames.modality, frame.unit == "SUV")[0]
+                preset = default_preset(self.frames.modality, frame.unit == "SUV")
                 self._thumbs[key] = png(picture(frame, preset, size=self.size))
             except Unviewable as exc:
                 self._thumbs[key] = message_png(str(exc), self.size)

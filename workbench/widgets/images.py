@@ -59,6 +59,7 @@ class Frame:
     unit: str
     note: str = ""
     window: tuple[float, float] | None = None  # the file's own window, if any
+    invert: bool = False  # MONOCHROME1: low values are shown bright
 
     @property
     def colour(self) -> bool:
@@ -227,8 +228,6 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
             pixels = convert_color_space(pixels, ds.PhotometricInterpretation, "RGB")
         return Frame(_to_uint8(pixels), "RGB")
     values = apply_rescale(pixels, ds).astype(np.float32)
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        values = values.max() - values
     modality = str(ds.get("Modality", ""))
     unit, note = str(ds.get("RescaleType", "") or ""), ""
     if modality == "CT":
@@ -240,7 +239,8 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
         except ValueError as exc:
             unit = "Bq/ml" if str(ds.get("Units", "")) == "BQML" else str(ds.get("Units", ""))
             note = f"not in SUV: {exc}"
-    return Frame(values, unit, note, _file_window(ds))
+    return Frame(values, unit, note, _file_window(ds),
+                 str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1")
 
 
 def _to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -269,6 +269,15 @@ def presets_for(modality: str, suv: bool = True) -> list[str]:
     elif modality == "PT" and suv:
         names = [*PET_PRESETS, *names]
     return names
+
+
+def default_preset(modality: str, suv: bool) -> str:
+    """The preset a series opens with: CT soft tissue, PET SUV 0-10, else the file's window."""
+    if modality == "CT":
+        return "CT soft tissue"
+    if modality == "PT" and suv:
+        return "PET SUV 0-10"
+    return FILE
 
 
 def window_for(frame: Frame, preset: str) -> tuple[float, float]:
@@ -345,7 +354,8 @@ def picture(frame: Frame, preset: str = AUTO, boxes: Sequence[tuple[int, int, in
     if frame.colour:
         image = Image.fromarray(frame.values, "RGB")
     else:
-        image = Image.fromarray(to_grey(frame.values, *window_for(frame, preset)), "L")
+        grey = to_grey(frame.values, *window_for(frame, preset))
+        image = Image.fromarray(255 - grey if frame.invert else grey, "L")
         image = image.convert("RGB")
     if boxes:
         draw = ImageDraw.Draw(image)

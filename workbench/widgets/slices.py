@@ -10,7 +10,7 @@ import ipywidgets as w
 import pandas as pd
 
 from .base import View, classes, note
-from .images import AUTO, FILE, SeriesFrames, Unviewable, changed_regions, message_png, \
+from .images import SeriesFrames, Unviewable, changed_regions, default_preset, message_png, \
     picture, png, presets_for
 
 
@@ -74,7 +74,8 @@ class SliceViewer(View):
         self.slider = w.IntSlider(0, 0, max(len(self.before) - 1, 0), description="slice",
                                   continuous_update=False)
         self.preset = w.Dropdown(options=options, value=preset if preset in options
-                                 else self._default_preset(options), description="window")
+                                 else default_preset(self.before.modality, suv),
+                                 description="window")
         self.outline = w.Checkbox(value=True, description="outline changes", indent=False)
         self.before_image = w.Image(format="png", layout=w.Layout(width=f"{size}px"))
         self.after_image = w.Image(format="png", layout=w.Layout(width=f"{size}px"))
@@ -116,13 +117,6 @@ class SliceViewer(View):
         except Unviewable:
             return False
 
-    def _default_preset(self, options: list[str]) -> str:
-        if self.before.modality == "CT":
-            return "CT soft tissue"
-        if self.before.modality == "PT" and "PET SUV 0-10" in options:
-            return "PET SUV 0-10"
-        return FILE if FILE in options else AUTO
-
     def show(self, index: int | None = None) -> None:
         """Render slice ``index`` (default: the slider's) before and after."""
         if index is not None and index != self.slider.value:
@@ -141,7 +135,7 @@ class SliceViewer(View):
             except Unviewable as exc:
                 self._fail(self.after_image, self.after_caption, str(exc))
         self.regions = []
-        if before is not None and after is not None and not before.colour == after.colour:
+        if before is not None and after is not None and before.colour != after.colour:
             self.regions = [(0, 0, *after.values.shape[:2])]
         elif before is not None and after is not None:
             self.regions = changed_regions(before.values, after.values)
