@@ -195,6 +195,21 @@ def cmd_demo(args) -> int:
                     progress=not os.environ.get("TQDM_DISABLE"))
 
 
+def cmd_batch(args) -> int:
+    from .batch.notebook import default_notebook, parameter_types, parse_values, run_notebook
+
+    notebook = Path(args.notebook) if args.notebook else default_notebook()
+    values = parse_values(args.param or [], parameter_types(notebook))
+    run = run_notebook(args.src, args.out, args.profile, store=args.store, values=values,
+                       runs=args.runs, notebook=notebook,
+                       progress=not os.environ.get("TQDM_DISABLE"))
+    counts = ", ".join(f"{t['studies']} {state}" for state, t in run.totals.items())
+    print(f"batch {run.status}: {counts or 'no studies'}; record in {run.run_dir}")
+    if run.message:
+        print(run.message, file=sys.stderr)
+    return run.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
@@ -279,6 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("folder", nargs="?", default="demo")
     s.add_argument("--patients", type=int, default=3)
     s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("batch", help="a resumable batch run of a delivery (papermill notebook; "
+                       "exit 2 when studies are held for a person)")
+    s.add_argument("src")
+    s.add_argument("out")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--store", help=store_help)
+    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="a notebook parameter: site, lookup, destination, dry_run, xnat_url, "
+                   "xnat_project, workers, scheduler")
+    s.add_argument("--runs", default="runs", metavar="DIR",
+                   help="folder of run records (default: runs); each run goes to "
+                   "DIR/<trial>/<UTC time>_<id>/")
+    s.add_argument("--notebook", help="the batch notebook (default: notebooks/20_batch_trial.ipynb)")
+    s.set_defaults(fn=cmd_batch)
     return p
 
 
