@@ -107,7 +107,7 @@ class SeriesFrames:
             self.headers = [self.headers[i] for i in order]
         self.index: list[tuple[int, int]] = []  # frame -> (file, frame within the file)
         for n, h in enumerate(self.headers):
-            count = int(getattr(h, "NumberOfFrames", 1) or 1) if isinstance(h, Dataset) else 1
+            count = _number(h, "NumberOfFrames", 1) if isinstance(h, Dataset) else 1
             self.index += [(n, k) for k in range(max(count, 1))]
         self._cache: OrderedDict[int, Frame | Unviewable] = OrderedDict()
         self._size = cache
@@ -176,23 +176,36 @@ def _header(path: str) -> Dataset | str:
 
 
 def _header_only(path: str) -> Dataset:
-    """Header tags plus whether pixel data follows (without reading it)."""
+    """The header, with an empty PixelData standing for pixel data left on disk."""
     with open(path, "rb") as fp:
         ds = dcmread(fp, stop_before_pixels=True, force=True)
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if ts is not None and ts.is_deflated:  # the file position says nothing: read it all
+            return dcmread(path, force=True)
         here = fp.tell()
         fp.seek(0, os.SEEK_END)
         if fp.tell() > here and "PixelData" not in ds:
-            ds.add_new(0x7FE00010, "OB", b"")  # a marker: pixel data follows on disk
+            ds.add_new(0x7FE00010, "OB", b"")
     return ds
 
 
 def _sort_key(h) -> tuple:
     if not isinstance(h, Dataset):
         return (1, 0, 0.0)
-    number = h.get("InstanceNumber")
-    position = h.get("ImagePositionPatient")
-    z = float(position[2]) if position and len(position) == 3 else 0.0
-    return (0, int(number) if number not in (None, "") else 0, z)
+    try:
+        position = h.get("ImagePositionPatient")
+        z = float(position[2]) if position and len(position) == 3 else 0.0
+    except (TypeError, ValueError):
+        z = 0.0
+    return (0, _number(h, "InstanceNumber", 0), z)
+
+
+def _number(ds: Dataset, keyword: str, default: int) -> int:
+    """An integer attribute, or ``default`` when absent or not a number (damaged headers)."""
+    try:
+        return int(ds.get(keyword) or default)
+    except (TypeError, ValueError):
+        return default
 
 
 def frame_of(ds: Dataset, k: int = 0) -> Frame:
@@ -203,13 +216,14 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
     Unviewable
         When the object has no pixels, or its pixel data cannot be decoded here.
     """
-    from pydicom.pixels import apply_rescale, convert_color_space
+    from pydicom.pixels import apply_rescale, pixel_array
 
     problem = unviewable_reason(ds)
     if problem:
         raise Unviewable(problem)
-    try:
-        pixels = ds.pixel_array
+    frames = _number(ds, "NumberOfFrames", 1)
+    try:  # one frame decoded, colour converted to RGB
+        pixels = pixel_array(ds, index=k if frames > 1 else None)
     except Exception as exc:
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         syntax = getattr(ts, "name", None) or str(ts or "unknown transfer syntax")
@@ -219,15 +233,14 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
                              "damaged; copy it again from the original media") from None
         raise Unviewable(f"cannot decode the pixel data ({syntax}): {first}. Install the "
                          "decoder pydicom names, or review this series elsewhere.") from None
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if frames > 1:
-        pixels = pixels[k]
-    if samples == 3:
-        if str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
-            pixels = convert_color_space(pixels, ds.PhotometricInterpretation, "RGB")
-        return Frame(_to_uint8(pixels), "RGB")
-    values = apply_rescale(pixels, ds).astype(np.float32)
+    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4) and _number(ds, "SamplesPerPixel", 1) > 1:
+        return Frame(_to_uint8(pixels[..., :3]), "RGB")
+    if pixels.ndim != 2:
+        raise Unviewable(f"unexpected pixel array of shape {pixels.shape} for one frame")
+    try:
+        values = apply_rescale(pixels, ds).astype(np.float32)
+    except (TypeError, ValueError) as exc:
+        raise Unviewable(f"the rescale attributes cannot be used ({exc})") from None
     modality = str(ds.get("Modality", ""))
     unit, note = str(ds.get("RescaleType", "") or ""), ""
     if modality == "CT":
