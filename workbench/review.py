@@ -511,7 +511,8 @@ def change_summary(pairs: pd.DataFrame, profile: Profile | str | None = None, *,
     DataFrame
         The grouping columns, then ``attribute`` (the path without item indices),
         ``keyword``, ``files`` (instances holding it before or after), one count column
-        per action of :data:`ACTIONS`, and ``rule`` (the rules that decided it).
+        per action of :data:`ACTIONS`, and ``rule`` (the rules that decided it). Pairs
+        that could not be read are left out and listed in ``table.attrs["unreadable"]``.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -530,10 +531,16 @@ def change_summary(pairs: pd.DataFrame, profile: Profile | str | None = None, *,
     counts: dict[tuple, Counter] = defaultdict(Counter)
     rules: dict[tuple, Counter] = defaultdict(Counter)
     keywords: dict[tuple, str] = {}
+    unreadable: list[dict] = []
     for row in tqdm(done.itertuples(index=False), total=len(done), desc="compare",
                     unit="file", disable=not progress or None):
         group = tuple(_series_label(row) if k == "series" else getattr(row, k) for k in keys)
-        diff = tag_diff(row.source, row.output, profile)
+        try:
+            diff = tag_diff(row.source, row.output, profile)
+        except ReviewError as exc:  # listed in table.attrs; the summary goes on
+            unreadable.append({"source": row.source, "output": row.output,
+                               "reason": str(exc)})
+            continue
         for path, keyword, action, rule in zip(diff["path"], diff["keyword"], diff["action"],
                                                diff["rule"]):
             key = (*group, normalise(path))
@@ -546,7 +553,9 @@ def change_summary(pairs: pd.DataFrame, profile: Profile | str | None = None, *,
                      "; ".join(r for r, _ in rules[key].most_common(2) if r)))
     table = pd.DataFrame(rows, columns=[*keys, "attribute", "keyword", "files", *ACTIONS,
                                         "rule"])
-    return table.sort_values([*keys, "attribute"], ignore_index=True)
+    table = table.sort_values([*keys, "attribute"], ignore_index=True)
+    table.attrs["unreadable"] = unreadable
+    return table
 
 
 def _with_output(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -566,6 +575,8 @@ def _series_label(row) -> str:
 # --- PHI scan --------------------------------------------------------------------------------
 
 PHI_COLUMNS = ["attribute", "keyword", "VR", "value"]
+#: The attribute of PHI scan rows that stand for files that could not be read.
+UNREADABLE = "(file not read)"
 
 
 def distinct_values(files: Iterable[str | os.PathLike], *, indexed: bool = False,
@@ -585,7 +596,8 @@ def distinct_values(files: Iterable[str | os.PathLike], *, indexed: bool = False
     DataFrame
         ``attribute``, ``keyword``, ``VR``, ``value``, ``files``. Private creators and
         private elements (named by creator) are included; sequences themselves, pixel
-        data and binary values are not.
+        data and binary values are not. A file that cannot be read is a row of its own
+        (attribute :data:`UNREADABLE`, the reason as value) and the scan goes on.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -595,7 +607,13 @@ def distinct_values(files: Iterable[str | os.PathLike], *, indexed: bool = False
     info: dict[str, tuple[str, str]] = {}
     for path in tqdm(files, desc="scan values", unit="file", disable=not progress or None):
         seen = set()
-        for e in flatten(_read(path)).values():
+        try:
+            ds = _read(path)
+        except ReviewError as exc:  # listed in the table; the scan goes on
+            counts[(UNREADABLE, str(exc))] += 1
+            info.setdefault(UNREADABLE, ("", ""))
+            continue
+        for e in flatten(ds).values():
             if e.vr == "SQ" or e.keyword in PIXEL_KEYWORDS or not e.value or \
                     (e.value.startswith("<") and e.value.endswith(" bytes>")):
                 continue
@@ -648,7 +666,8 @@ def pet_check(pairs: pd.DataFrame) -> pd.DataFrame:
         ``study_uid``, ``series_uid``, ``series``; per input of :data:`SUV_INPUTS` one of
         ``kept``, ``removed``, ``changed`` or ``absent`` (not in the source either);
         ``suv_before`` and ``suv_after`` (the factor, NaN when it cannot be computed),
-        ``suv_same`` and ``problem`` (why the factor cannot be computed after).
+        ``suv_same`` and ``problem`` (why the factor cannot be computed after, or why
+        the files could not be read).
     """
     import pandas as pd
 
@@ -658,7 +677,13 @@ def pet_check(pairs: pd.DataFrame) -> pd.DataFrame:
     pet = done[done["modality"] == "PT"].groupby("series_uid", sort=False).head(1)
     rows = []
     for row in pet.itertuples(index=False):
-        ds_old, ds_new = _read(row.source), _read(row.output)
+        try:
+            ds_old, ds_new = _read(row.source), _read(row.output)
+        except ReviewError as exc:  # a row saying why; the check goes on
+            rows.append((row.study_uid, row.series_uid, _series_label(row),
+                         *["not read"] * len(SUV_INPUTS), float("nan"), float("nan"), False,
+                         str(exc)))
+            continue
         old, new = _suv_view(suv_inputs(ds_old)), _suv_view(suv_inputs(ds_new))
         state = {k: _survived(old[k], new[k]) for k in SUV_INPUTS}
         factors, problem = [], ""

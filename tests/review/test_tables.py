@@ -251,3 +251,18 @@ def test_pairs_explain_files_without_output(tmp_path: Path):
     no_id = pairs.loc[bad["missing_patient_id"]]
     assert no_id["state"] == "quarantined" and "no PatientID" in no_id["reason"]
     assert pd.isna(no_id["output"])
+
+
+def test_unreadable_files_are_listed_and_the_tables_go_on(curated: Curated, tmp_path: Path):
+    pet = curated.series("PT", "PET").copy()
+    gone = str(tmp_path / "moved-away.dcm")
+    pet.loc[pet.index[0], "output"] = gone
+    values = distinct_values([gone, pet["source"].iloc[1]], progress=False)
+    lost = values[values["attribute"] == "(file not read)"]
+    assert len(lost) == 1 and "moved-away.dcm" in lost["value"].iloc[0]
+    assert "PatientName" in set(values["attribute"])
+    summary = change_summary(pet, curated.profile, progress=False)
+    assert [u["output"] for u in summary.attrs["unreadable"]] == [gone]
+    assert summary[summary["attribute"] == "PatientName"]["files"].iloc[0] == len(pet) - 1
+    check = pet_check(pet)
+    assert check["weight_kg"].iloc[0] == "not read" and "cannot read" in check["problem"].iloc[0]
