@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.pixels import apply_rescale, pixel_array
 
 from ..errors import WorkbenchError
 from ..pet import suv_bw_factor
@@ -42,8 +43,6 @@ _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _DOCUMENTS = {"1.2.840.10008.5.1.4.1.1.104.1": "an encapsulated PDF document",
               "1.2.840.10008.5.1.4.1.1.104.2": "an encapsulated CDA document",
               "1.2.840.10008.5.1.4.1.1.104.3": "an encapsulated STL model"}
-
-
 _NO_FILE = "no output file for this instance (not de-identified)"
 
 
@@ -86,11 +85,11 @@ class SeriesFrames:
     files
         The series' files; ``None`` entries stand for instances without a file (e.g. an
         output that was not made) and show as such.
-    missing
-        Why each ``None`` entry has no file (aligned with ``files``), shown in its place.
     sort
         Order files by InstanceNumber (then slice position); False keeps the given order
         (used to keep the before and after series aligned).
+    missing
+        Why each ``None`` entry has no file (aligned with ``files``), shown in its place.
     cache
         Frames kept in memory.
     """
@@ -169,24 +168,20 @@ class SeriesFrames:
 
 
 def _header(path: str) -> Dataset | str:
+    """The header, with an empty PixelData standing for pixel data left on disk; or why not."""
     try:
-        return _header_only(path)
-    except Exception as exc:
+        with open(path, "rb") as fp:
+            ds = dcmread(fp, stop_before_pixels=True, force=True)
+            ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            if ts is not None and ts.is_deflated:  # the file position says nothing here
+                return dcmread(path, force=True)
+            here = fp.tell()
+            fp.seek(0, os.SEEK_END)
+            if fp.tell() > here and "PixelData" not in ds:
+                ds.add_new(0x7FE00010, "OB", b"")
+        return ds
+    except Exception as exc:  # any parse failure is a reason to show, not a crash
         return f"cannot read {os.path.basename(path)}: {type(exc).__name__}: {exc}"
-
-
-def _header_only(path: str) -> Dataset:
-    """The header, with an empty PixelData standing for pixel data left on disk."""
-    with open(path, "rb") as fp:
-        ds = dcmread(fp, stop_before_pixels=True, force=True)
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        if ts is not None and ts.is_deflated:  # the file position says nothing: read it all
-            return dcmread(path, force=True)
-        here = fp.tell()
-        fp.seek(0, os.SEEK_END)
-        if fp.tell() > here and "PixelData" not in ds:
-            ds.add_new(0x7FE00010, "OB", b"")
-    return ds
 
 
 def _sort_key(h) -> tuple:
@@ -216,19 +211,17 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
     Unviewable
         When the object has no pixels, or its pixel data cannot be decoded here.
     """
-    from pydicom.pixels import apply_rescale, pixel_array
-
     problem = unviewable_reason(ds)
     if problem:
         raise Unviewable(problem)
     frames = _number(ds, "NumberOfFrames", 1)
     try:  # one frame decoded, colour converted to RGB
         pixels = pixel_array(ds, index=k if frames > 1 else None)
-    except Exception as exc:
+    except Exception as exc:  # decoders raise many types; each becomes a reason
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         syntax = getattr(ts, "name", None) or str(ts or "unknown transfer syntax")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if ts is not None and not ts.is_compressed:
+        if ts is not None and ts.is_transfer_syntax and not ts.is_compressed:
             raise Unviewable(f"the pixel data cannot be read ({first}): the file looks "
                              "damaged; copy it again from the original media") from None
         raise Unviewable(f"cannot decode the pixel data ({syntax}): {first}. Install the "
