@@ -105,7 +105,7 @@ class StudyBrowser(View):
             self.summary,
         ])
         classes({self.widget: "wb-study-browser", self.summary: "wb-selection-summary",
-                  self.next_button: "wb-next-page", self.prev_button: "wb-prev-page"})
+                 self.next_button: "wb-next-page", self.prev_button: "wb-prev-page"})
         self._filter()
 
     @classmethod

@@ -98,9 +98,9 @@ class PushPanel(View):
             w.HBox([self.push_button, self.pause_button, self.cancel_button, self.retry_button]),
             w.HBox([self.studies_bar, self.data_bar]), self.status, self.results])
         classes({self.widget: "wb-push-panel", self.push_button: "wb-push",
-                  self.pause_button: "wb-pause", self.cancel_button: "wb-cancel",
-                  self.retry_button: "wb-retry", self.status: "wb-push-status",
-                  self.results: "wb-push-results", self.studies_bar: "wb-studies-bar"})
+                 self.pause_button: "wb-pause", self.cancel_button: "wb-cancel",
+                 self.retry_button: "wb-retry", self.status: "wb-push-status",
+                 self.results: "wb-push-results", self.studies_bar: "wb-studies-bar"})
         self.table = self._pending()
         self._show_table()
         self.status.value = note(f"{len(self.table)} study folder(s) in {self.out}; ready.")

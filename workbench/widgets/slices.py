@@ -87,8 +87,8 @@ class SliceViewer(View):
         controls = w.HBox([self.slider, self.preset, self.outline])
         self.widget = w.VBox([controls, self.message, w.HBox(panes)])
         classes({self.widget: "wb-slice-viewer", self.slider: "wb-slice-slider",
-                  self.before_image: "wb-before-image", self.after_image: "wb-after-image",
-                  self.message: "wb-viewer-message"})
+                 self.before_image: "wb-before-image", self.after_image: "wb-after-image",
+                 self.message: "wb-viewer-message"})
         for control in (self.slider, self.preset, self.outline):
             control.observe(lambda _: self.show(), names="value")
         problem = self.before.problem
