@@ -13,6 +13,7 @@ from pydicom import dcmread
 from workbench.review import (ACTION_COLOURS, ACTIONS, ReviewError, catalog_table,
                               change_summary, distinct_values, normalise, pair_outputs,
                               pet_check, phi_scan, study_table, style_actions, tag_diff)
+from workbench.catalog import scan
 from workbench.store import Store
 
 from .conftest import Curated
@@ -73,6 +74,14 @@ def test_pairs_from_the_store_match_the_report(curated: Curated):
     assert verified.sort_index().to_dict() == done.sort_index().to_dict()
     skipped = by_report[by_report["state"] == "skipped"]
     assert skipped["reason"].str.contains("not selected|excluded").all()
+
+
+def test_pairs_from_a_catalog_of_a_relative_path(curated: Curated, monkeypatch):
+    monkeypatch.chdir(curated.planted.delivery.parent)
+    instances, _ = scan("delivery")
+    pairs = pair_outputs(instances, report=curated.report)
+    assert not pairs["source"].iloc[0].startswith("/")
+    assert (pairs["state"] == "written").sum() == len(written(curated))
 
 
 def test_pairs_need_a_report_or_a_store(curated: Curated):
@@ -230,7 +239,6 @@ def test_styled_views_colour_by_action(curated: Curated):
 
 
 def test_pairs_explain_files_without_output(tmp_path: Path):
-    from workbench.catalog import scan
     from workbench.deid.run import deidentify_delivery
     from workbench.examples import generate
 
