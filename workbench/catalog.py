@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
@@ -156,10 +156,11 @@ def scan(src: str | os.PathLike, map_fn=map) -> tuple[list[Instance], list[Skipp
 
 
 def to_frame(instances: list[Instance]):
-    """Instances as a pandas DataFrame (pandas imported only here)."""
+    """Instances as a pandas DataFrame, built column by column (pandas imported only here)."""
     import pandas as pd
 
-    return pd.DataFrame([asdict(i) for i in instances])
+    return pd.DataFrame({f.name: [getattr(i, f.name) for i in instances]
+                         for f in fields(Instance)})
 
 
 def series_table(instances: list[Instance]):

@@ -308,7 +308,7 @@ class _Explainer:
             return engine.overrides.get(tag) or (
                 engine.date_action if vr in ("DA", "DT") else KEEP)
         # the engine's own default for attributes the profile is silent on: one code path
-        return engine.plan.actions.get(tag) or engine._default(tag, vr)
+        return engine.plan.actions.get(tag) or engine.default_action(tag, vr)
 
     def private(self, group: int, creator: str, byte: int) -> str:
         if self.profile is None:

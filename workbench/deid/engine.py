@@ -225,7 +225,7 @@ class Engine:
                 action = self.overrides.get(tag) or (
                     self.date_action if vr in ("DA", "DT") else KEEP)
             else:
-                action = self.plan.actions.get(tag) or self._default(tag, vr)
+                action = self.plan.actions.get(tag) or self.default_action(tag, vr)
             if action.code == "X":
                 del ds[tag]
             elif action.code in ("Z", "D", "R") and vr not in ("SQ", "UI") \
@@ -264,7 +264,8 @@ class Engine:
                 self._scrub_bytes is None or not self._scrub_bytes.search(value))
         return True
 
-    def _default(self, tag: int, vr: str) -> Action:
+    def default_action(self, tag: int, vr: str) -> Action:
+        """The action for an attribute that Table E.1-1 and the profile do not name."""
         if vr == "SQ":
             return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
         if vr == "UI":
