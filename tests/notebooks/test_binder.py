@@ -28,7 +28,7 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "test-output", "demo", "bui
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, (f"{' '.join(command)} failed ({done.returncode}):\n"
                                   f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
@@ -54,7 +54,8 @@ def test_binder_replay_runs_the_tour_on_postbuild_data(tmp_path):
     _run([str(python), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt"],
          repo, env)
     installed = subprocess.run([str(python), "-c", "import workbench; print(workbench.__file__)"],
-                               cwd=home, env=env, capture_output=True, text=True).stdout
+                               cwd=home, env=env, capture_output=True, text=True,
+                               check=True).stdout
     assert Path(installed.strip()).is_relative_to(env_dir)  # not this checkout, not this env
     _run(["./binder/postBuild"], repo, env)
     planted = json.loads((home / "workbench-tour" / "example" / "planted.json").read_text())
