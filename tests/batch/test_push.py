@@ -1,4 +1,4 @@
-"""A batch pushes verified studies to XNAT once: never twice, never a changed one, never unverified."""
+"""A batch pushes each verified study to XNAT once: never twice, never changed, never unverified."""
 
 from __future__ import annotations
 

@@ -83,8 +83,8 @@ class Ledger:
         """Every study the batch has met in this output folder, by source StudyInstanceUID."""
         cur = self.store.db.execute(
             "SELECT study_uid, sources, files, profile_hash, lookup_hash, state, run_id, output, "
-            "subject_id, deidentified, quarantined, detail, outputs_digest, pushed, flag FROM batch_studies "
-            "WHERE trial=? AND out=?", (self.trial, self.out))
+            "subject_id, deidentified, quarantined, detail, outputs_digest, pushed, flag "
+            "FROM batch_studies WHERE trial=? AND out=?", (self.trial, self.out))
         found = {}
         for (uid, sources, files, profile_hash, lookup_hash, state, run_id, *rest) in cur:
             found[uid] = Entry(uid, Inputs(sources, files, profile_hash, lookup_hash), state,
@@ -98,8 +98,9 @@ class Ledger:
         for e in entries:
             i = e.inputs
             rows.append((self.trial, self.out, e.study_uid, i.sources, i.files, i.profile_hash,
-                         i.lookup_hash, e.state, e.output, e.subject_id, e.deidentified, e.quarantined, e.detail,
-                         e.outputs_digest, e.pushed, e.flag, e.run_id, now))
+                         i.lookup_hash, e.state, e.output, e.subject_id, e.deidentified,
+                         e.quarantined, e.detail, e.outputs_digest, e.pushed, e.flag, e.run_id,
+                         now))
         with self.store.db:
             self.store.db.executemany(
                 "INSERT OR REPLACE INTO batch_studies VALUES "

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..deid.run import safe_name
+from .executors import BatchError
 
 PACKAGES = ("workbench", "pydicom", "numpy", "pandas", "dask", "distributed", "papermill",
             "nbconvert", "xnat")
 REDACTED = "[identity removed]"
+MIN_DIGITS = 6
 TEXT_SUFFIXES = (".csv", ".json", ".ipynb", ".html")
 
 
@@ -98,9 +100,12 @@ def scrub(folder: Path, identities: Iterable[str]) -> int:
     A safety net under records built from de-identified values only: a name or
     ID that reached a message (a path in a traceback, say) is removed, matched
     without regard to case and never inside a longer run of letters and digits.
-    JSON files (the manifest, the notebook) are scrubbed value by value.
+    JSON files (the manifest, the notebook) are scrubbed value by value. Words
+    shorter than three characters, and numbers shorter than six digits (which
+    would match the record's own counts), are left alone.
     """
-    cleaner = _Cleaner({s for s in identities if len(s) >= 3})
+    cleaner = _Cleaner({s for s in identities
+                        if len(s) >= (MIN_DIGITS if s.isdigit() else 3)})
     if not cleaner.words or not folder.is_dir():
         return 0
     for path in sorted(folder.iterdir()):
@@ -172,8 +177,8 @@ class RunRecord:
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder).resolve()
         if (self.folder / "manifest.json").exists():
-            raise FileExistsError(f"{self.folder} already holds a run record; choose a new "
-                                  "run folder.")
+            raise BatchError(f"{self.folder} already holds a run record; choose a new run "
+                             "folder.")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.manifest: dict[str, Any] = {"status": "running", "started": utc_now(),
                                          "run_id": self.folder.name}

@@ -27,7 +27,7 @@ from ..store import Store
 from .dispatch import DONE_FILES, StudyDispatcher, without_source
 from .executors import BatchError, describe, open_workers
 from .ledger import FAILED, NOT_SELECTED, QUARANTINED, RUNNING, VERIFIED, Entry, Ledger
-from .plan import HOLD, RETRY, Decision, decide, move_away, remove_partials
+from .plan import RETRY, Decision, decide, move_away, remove_partials, superseded_folder
 from .record import COLUMNS, RunRecord, StudyRow, git_commit, new_run_dir, totals, versions
 from .release import PUSH_FAILED, Pushed, release
 from .settings import BatchSettings
@@ -209,10 +209,9 @@ class _Run:
                 remove_partials(out, earlier[uid].output)
         self.ledger.put([d.entry for uid, d in self.decisions.items()
                          if not d.todo and d.entry.flag != earlier[uid].flag])
-        moved = sum(bool(d.supersede) for d in self.decisions.values())
-        if moved:
-            self.record.manifest["superseded_to"] = str(
-                out.parent / f"{out.name}.superseded" / self.record.run_id)
+        if any(d.supersede for d in self.decisions.values()):
+            self.record.manifest["superseded_to"] = str(superseded_folder(out,
+                                                                          self.record.run_id))
 
     def finished(self, entry: Entry, outcomes: list[Outcome]) -> None:
         """A study is done (called by the dispatcher): into the running record."""
@@ -247,7 +246,8 @@ class _Run:
         self.ledger.put(changed)
 
     def row(self, uid: str) -> StudyRow:
-        decision, entry = self.decisions[uid], self.entries[uid]
+        decision = self.decisions[uid]
+        entry = self.entries.get(uid, decision.entry)
         push = self.pushes.get(uid)
         state = (CHANGED_AFTER_PUSH if entry.flag else
                  "not finished" if entry.state == RUNNING else entry.state)

@@ -102,7 +102,7 @@ def study_ref(secret: bytes, uid: str) -> str:
 
 
 def identities(studies: dict[str, Study]) -> set[str]:
-    """Identifying strings of the delivery (names, IDs, accession numbers) to keep out of records."""
+    """Identifying strings of a delivery (names, IDs, accession numbers): kept out of records."""
     found: set[str] = set()
     by_patient: dict[str, Instance] = {}
     for study in studies.values():

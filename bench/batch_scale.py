@@ -1,0 +1,186 @@
+"""Batch scaling: 1,000 and 10,000 instances, 1 and 2 workers, process pool and Dask.
+
+Generates two example deliveries once (100 instances per patient: 64 x 64 CT plus
+the generator's PET, RT, MR and report objects), then runs ``run_batch`` (survey
+with SHA-256 of every file, plan, de-identify, verify, record) over each with the
+ps315-basic profile, each run in a fresh process so its peak memory is its own:
+
+* ``pool``  a ``ProcessPoolExecutor`` with 1 or 2 workers,
+* ``dask``  a Dask ``LocalCluster`` (processes, one thread each) with 1 or 2 workers.
+
+Prints files per second, parallel efficiency (time with 1 worker / (2 x time with
+2)), CPU time per file, the peak RSS of the coordinator and of the largest worker,
+the CPU the rest of the machine used meanwhile (it is shared), and the ratios
+against the targets: efficiency >= 80% at 2 workers, coordinator memory flat from
+1,000 to 10,000 instances, Dask no more than 15% slower than the process pool.
+
+    python bench/batch_scale.py [--sizes 1000 10000] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PER_PATIENT = 100  # ct_slices=54 plus the 46 other objects of each example patient
+CT_SLICES = 54
+SECRET = b"batch-scale-benchmark-secret-0123456789"
+
+
+def _peak_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def delivery(data: Path, instances: int) -> Path:
+    """The example delivery of ``instances`` files under ``data`` (generated once)."""
+    from workbench.examples import generate
+
+    root = data / f"delivery-{instances}"
+    if not (root / "planted.json").exists():
+        generate(root, patients=instances // PER_PATIENT, seed=7, ct_slices=CT_SLICES,
+                 ct_size=64)
+    return root / "delivery"
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds this machine has spent busy, all processes (None without /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    own = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(r.ru_utime + r.ru_stime for r in own)
+
+
+def one(kind: str, workers: int, src: Path, work: Path) -> dict:
+    """One batch run in this process; its time, throughput and peak memory."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from workbench.batch import BatchSettings, run_batch
+
+    settings = BatchSettings(profile="ps315-basic", source=str(src), output=str(work / "out"),
+                             site="SITE01", store=str(work / "state.sqlite"),
+                             run_dir=str(work / "run"), workers=workers)
+    if kind == "dask":
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", host="127.0.0.1")
+        settings = BatchSettings(**{**settings.__dict__, "scheduler": cluster.scheduler_address})
+        busy, own, start = _busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+        result = run_batch(settings, secret=SECRET, progress=False)
+        seconds = time.perf_counter() - start
+        cluster.close()
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            busy, own, start = _busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+            result = run_batch(settings, secret=SECRET, progress=False, executor=pool)
+            seconds = time.perf_counter() - start
+    window = time.perf_counter() - start
+    used = _own_cpu_seconds() - own
+    other = None
+    if busy is not None:  # CPU the rest of the machine used meanwhile, in cores
+        other = max(0.0, (_busy_seconds() - busy) - used) / window
+    files = sum(r.files for r in result.rows)
+    assert result.status == "finished", result.message
+    return {"seconds": seconds, "files": files, "files_per_s": files / seconds,
+            "coordinator_mb": _peak_mb(resource.RUSAGE_SELF),
+            "worker_mb": _peak_mb(resource.RUSAGE_CHILDREN), "other_cores": other,
+            "cpu_ms_per_file": 1000 * used / files}
+
+
+def measure(kind: str, workers: int, src: Path, work: Path) -> dict:
+    """Run :func:`one` in a fresh interpreter and return its measurements."""
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    done = subprocess.run([sys.executable, __file__, "--one", kind, str(workers), str(src),
+                           str(work)], env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{kind} with {workers} worker(s) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--data", help="folder for the deliveries, kept (default: temporary)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per configuration; the fastest counts (the machine is shared)")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        kind, workers, src, work = args.one
+        print(json.dumps(one(kind, int(workers), Path(src), Path(work))))
+        return
+    data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="batch-scale-"))
+    data.mkdir(parents=True, exist_ok=True)
+    results: dict[tuple[int, str, int], dict] = {}
+    try:
+        for size in args.sizes:
+            src = delivery(data, size)
+            for kind in ("pool", "dask"):
+                for workers in (1, 2):
+                    work = data / f"run-{size}-{kind}-{workers}"
+                    runs = []
+                    for _ in range(args.repeat):
+                        shutil.rmtree(work, ignore_errors=True)
+                        runs.append(measure(kind, workers, src, work))
+                        shutil.rmtree(work, ignore_errors=True)
+                    results[size, kind, workers] = min(runs, key=lambda r: r["seconds"])
+    finally:
+        if not args.data:
+            shutil.rmtree(data, ignore_errors=True)
+    report(results, args.sizes)
+
+
+def report(results: dict[tuple[int, str, int], dict], sizes: list[int]) -> None:
+    print(f"{'instances':>9} {'executor':8} {'workers':>7} {'seconds':>8} {'files/s':>8} "
+          f"{'efficiency':>10} {'CPU ms/file':>11} {'coord MB':>9} {'worker MB':>9} "
+          f"{'other load':>10}")
+    for (size, kind, workers), r in results.items():
+        eff = ""
+        if workers == 2:
+            eff = f"{results[size, kind, 1]['seconds'] / (2 * r['seconds']):.0%}"
+        print(f"{r['files']:>9} {kind:8} {workers:>7} {r['seconds']:>8.1f} "
+              f"{r['files_per_s']:>8.0f} {eff:>10} {r['cpu_ms_per_file']:>11.1f} "
+              f"{r['coordinator_mb']:>9.0f} "
+              f"{r['worker_mb']:>9.0f} {_cores(r['other_cores']):>10}")
+    print("(CPU ms/file: coordinator and workers together; other load: CPU cores the rest of "
+          "the machine used during the run)\n")
+    big, small = max(sizes), min(sizes)
+    for kind in ("pool", "dask"):
+        eff = results[big, kind, 1]["seconds"] / (2 * results[big, kind, 2]["seconds"])
+        print(f"parallel efficiency, {kind}, 2 workers, {big} instances: {eff:.0%} "
+              f"(target >= 80%: {'met' if eff >= 0.8 else 'missed'})")
+    if big != small:
+        for kind in ("pool", "dask"):
+            coord = results[big, kind, 2]["coordinator_mb"] / results[small, kind, 2][
+                "coordinator_mb"]
+            worker = results[big, kind, 2]["worker_mb"] / results[small, kind, 2]["worker_mb"]
+            print(f"peak memory {big} / {small} instances, {kind}: coordinator x{coord:.2f}, "
+                  f"worker x{worker:.2f} (target flat, <= x1.25: "
+                  f"{'met' if max(coord, worker) <= 1.25 else 'missed'})")
+    for workers in (1, 2):
+        ratio = results[big, "dask", workers]["seconds"] / results[big, "pool", workers]["seconds"]
+        print(f"Dask / process pool time, {workers} worker(s), {big} instances: {ratio:.2f} "
+              f"(target <= 1.15: {'met' if ratio <= 1.15 else 'missed'})")
+
+
+def _cores(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The run record: inputs and outputs by hash, and no patient identity in it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+from workbench.batch import run_batch
+from workbench.batch.record import REDACTED, scrub
+
+from .conftest import SECRET, outputs, settings_for
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_the_manifest_lists_every_input_and_output_by_sha256(delivery, tmp_path):
+    settings = settings_for(delivery, tmp_path)
+    result = run_batch(settings, secret=SECRET, progress=False)
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    sources = [p.read_bytes() for p in delivery.delivery.rglob("*") if p.is_file()]
+    listed = [h for s in manifest["inputs"]["studies"].values() for h in s["file_sha256"]]
+    assert sorted(listed) == sorted(sha256(b) for b in sources)
+    assert manifest["inputs"]["lookup_sha256"] == sha256(delivery.subjects_csv.read_bytes())
+    written = {rel: sha256(b) for rel, b in outputs(Path(settings.output)).items()}
+    assert manifest["outputs"]["written_or_confirmed_now"] == written
+    assert manifest["parameters"] == {**settings.__dict__, "source": str(delivery.delivery),
+                                      "output": str(tmp_path / "out"),
+                                      "lookup": str(delivery.subjects_csv),
+                                      "run_dir": str(tmp_path / "runs" / "first")}
+    assert manifest["status"] == "finished" and manifest["finished"] >= manifest["started"]
+
+
+def test_scrub_removes_names_and_ids_but_leaves_counts(tmp_path):
+    (tmp_path / "studies.csv").write_text("study,files,reason\nA,123,Whitfield_MARGARET_PID4471 "
+                                          "failed\nB,4471,none\n")
+    (tmp_path / "run.ipynb").write_text(json.dumps(
+        {"cells": [{"outputs": [{"traceback": ["\x1b[31mOSError\x1b[0m: /d/WHITFIELD/x.dcm"]}]}]}))
+    (tmp_path / "notes.bin").write_bytes(b"WHITFIELD")
+    found = scrub(tmp_path, {"WHITFIELD", "Margaret", "PID4471", "4471", "MW"})
+    assert found == 4
+    with open(tmp_path / "studies.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["reason"] == f"{REDACTED}_{REDACTED}_{REDACTED} failed"
+    assert [r["files"] for r in rows] == ["123", "4471"]  # short numbers are the record's own
+    notebook = json.loads((tmp_path / "run.ipynb").read_text())
+    assert notebook["cells"][0]["outputs"][0]["traceback"] == \
+        [f"\x1b[31mOSError\x1b[0m: /d/{REDACTED}/x.dcm"]
+    assert (tmp_path / "notes.bin").read_bytes() == b"WHITFIELD"  # only the record's text files
