@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", default="runs", metavar="DIR",
                    help="folder of run records (default: runs); each run goes to "
                    "DIR/<trial>/<UTC time>_<id>/")
-    s.add_argument("--notebook", help="the batch notebook (default: notebooks/20_batch_trial.ipynb)")
+    s.add_argument("--notebook",
+                   help="the batch notebook (default: notebooks/20_batch_trial.ipynb)")
     s.set_defaults(fn=cmd_batch)
     return p
 
