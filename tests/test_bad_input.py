@@ -6,7 +6,6 @@ import errno
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from pydicom import dcmread
@@ -14,7 +13,7 @@ from pydicom import dcmread
 from workbench.cli import main
 from workbench.deid import run as run_module
 from workbench.deid.run import deidentify_delivery
-from workbench.errors import OutputConflict, StoreError, WorkbenchError
+from workbench.errors import StoreError, WorkbenchError
 from workbench.store import Store
 
 

@@ -1,6 +1,6 @@
 """Load, validate and resolve de-identification profiles.
 
-A profile (YAML, see ``profiles/README.md``) starts from DICOM PS3.15 Table
+A profile (YAML, see ``workbench/profiles/README.md``) starts from DICOM PS3.15 Table
 E.1-1, adds Annex E options and per-trial overrides, and resolves to a
 :class:`Plan`: one action per attribute, each with the rule that decided it.
 
@@ -31,7 +31,7 @@ from pydicom.tag import Tag
 from .errors import ProfileError
 
 TABLE_EDITION = "2024b"
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 #: Option keyword -> (Table E.1-1 column, CID 7050 code, code meaning).
 OPTIONS: dict[str, tuple[str, str, str]] = {
@@ -55,7 +55,7 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
 }
 BASIC_CODE = ("113100", "Basic Application Confidentiality Profile")
 
-#: How Table E.1-1's composite codes resolve (documented in profiles/README.md).
+#: How Table E.1-1's composite codes resolve (documented in workbench/profiles/README.md).
 COMPOSITES = {"X/Z": "Z", "X/D": "D", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U*"}
 
 OVERRIDES = {
@@ -250,7 +250,7 @@ def _read_chain(path: Path, seen: tuple[str, ...] = ()) -> list[tuple[Path, dict
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path}: not valid YAML ({exc}); fix the file and retry.") from exc
     if not isinstance(doc, dict):
-        raise ProfileError(f"{path}: a profile is a YAML mapping; see profiles/README.md.")
+        raise ProfileError(f"{path}: a profile is a YAML mapping; see workbench/profiles/README.md.")
     name = doc.get("name", path.stem)
     if name in seen:
         raise ProfileError(f"{path}: 'base:' chain loops back to {name!r}.")

@@ -516,7 +516,7 @@ def change_summary(pairs: pd.DataFrame, profile: Profile | str | None = None, *,
         that could not be read are left out and listed in ``table.attrs["unreadable"]``.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     if by not in SUMMARY_LEVELS:
         raise ReviewError(f"change_summary: by must be one of {', '.join(SUMMARY_LEVELS)}, "
@@ -533,8 +533,8 @@ def change_summary(pairs: pd.DataFrame, profile: Profile | str | None = None, *,
     rules: dict[tuple, Counter] = defaultdict(Counter)
     keywords: dict[tuple, str] = {}
     unreadable: list[dict] = []
-    for row in tqdm(done.itertuples(index=False), total=len(done), desc="compare",
-                    unit="file", disable=not progress or None):
+    for row in progress_bar(done.itertuples(index=False), total=len(done), desc="compare",
+                            unit="file", enabled=progress):
         group = tuple(_series_label(row) if k == "series" else getattr(row, k) for k in keys)
         try:
             diff = tag_diff(row.source, row.output, profile)
@@ -601,12 +601,12 @@ def distinct_values(files: Iterable[str | os.PathLike], *, indexed: bool = False
         (attribute :data:`UNREADABLE`, the reason as value) and the scan goes on.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     files = list(files)
     counts: Counter = Counter()
     info: dict[str, tuple[str, str]] = {}
-    for path in tqdm(files, desc="scan values", unit="file", disable=not progress or None):
+    for path in progress_bar(files, desc="scan values", unit="file", enabled=progress):
         seen = set()
         try:
             ds = _read(path)

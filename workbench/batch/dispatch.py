@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..deid.run import Outcome, Report, Task, _summarise, process
 from ..profile import Profile
@@ -110,8 +110,8 @@ class StudyDispatcher:
         results: dict[int, list[Outcome]] = {}
         failures: dict[str, str] = {}
         following = 0
-        with tqdm(total=total, desc="de-identify", unit="file",
-                  disable=not self.progress or None) as bar:
+        with progress_bar(total=total, desc="de-identify", unit="file",
+                          enabled=self.progress) as bar:
             for index, result, error in completions(self.workers.executor, process_chunk, chunks):
                 chunk = chunks[index]
                 uid = chunk[0].study_uid

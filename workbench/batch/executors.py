@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import WorkbenchError
 
@@ -160,7 +160,7 @@ def run_chunks(executor: Executor | None, fn: Callable, chunks: Sequence, desc: 
     """Like :func:`completions`, in chunk order; the first failure raises :class:`BatchError`."""
     pending: dict[int, Any] = {}
     following = 0
-    with tqdm(total=sum(sizes), desc=desc, unit="file", disable=not progress or None) as bar:
+    with progress_bar(total=sum(sizes), desc=desc, unit="file", enabled=progress) as bar:
         for index, result, error in completions(executor, fn, chunks):
             if error is not None:
                 raise BatchError(f"the {desc} stopped: {describe(error)}; nothing was "

@@ -277,9 +277,9 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
 
 
 def _progress(it, total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(it, total=total, desc=desc, unit="file", disable=not enabled or None)
+    return progress_bar(it, total=total, desc=desc, unit="file", enabled=enabled)
 
 
 def _plan(headers, profile: Profile, store: Store, secret: bytes, table: Lookup | None,

@@ -48,6 +48,7 @@ from xnat.session import BaseXNATSession, XNATSession
 from ..deid.engine import render
 from ..errors import ProfileError, WorkbenchError
 from ..profile import Profile, load_profile
+from ..progress import progress_bar
 from ..store import Store
 from .control import PushController
 from .local import FileChanged, LocalFile, LocalStudy, content_digest, find_studies, \
@@ -370,8 +371,8 @@ class XnatPusher:
         self.store.audit(trial, "push-start", {**header, "studies": len(studies)})
         outcomes: list[StudyOutcome] = []
         finished = 0
-        overall = tqdm(total=sum(s.size for s in studies), unit="B", unit_scale=True,
-                       unit_divisor=1024, desc="push", disable=not self.progress or None)
+        overall = progress_bar(total=sum(s.size for s in studies), unit="B", unit_scale=True,
+                               unit_divisor=1024, desc="push", enabled=self.progress)
         scratch = self._scratch()
         zipper = ThreadPoolExecutor(1, thread_name_prefix="workbench-zip")
         zips: dict[int, Future[Path]] = {}
@@ -590,8 +591,8 @@ class XnatPusher:
                 overall: tqdm) -> XNATBaseObject:
         target = job.target
         size = job.archive.stat().st_size
-        bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-                   desc=job.study.name, disable=not self.progress or None)
+        bar = progress_bar(total=size, unit="B", unit_scale=True, unit_divisor=1024,
+                           leave=False, desc=job.study.name, enabled=self.progress)
 
         total = job.study.size
 
