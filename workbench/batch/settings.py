@@ -26,7 +26,7 @@ class BatchSettings:
     Attributes
     ----------
     profile
-        Trial profile: a shipped name (``profiles/*.yaml``) or a path to a YAML file.
+        Trial profile: a shipped name (``workbench profiles list``) or a path to a YAML file.
     source
         The delivery folder (read only).
     output
