@@ -56,10 +56,13 @@ def test_output_with_content_is_refused_unless_resume(bad_delivery, tmp_path, ca
     assert "already holds files" in capsys.readouterr().err
     victim = sorted(first)[0]
     victim.unlink()  # as if the first run had been killed before this file
+    reasons = (tmp_path / "out.quarantine" / "reasons.jsonl").read_text().splitlines()
     assert deid([*args, "--resume"]) == 2
     out = capsys.readouterr().out
     assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.dcm")} == first
     assert " 1 file(s) written" not in out and "unchanged" in out
+    again = (tmp_path / "out.quarantine" / "reasons.jsonl").read_text().splitlines()
+    assert again == reasons, "a resumed run listed the same quarantined files again"
 
 
 def test_resume_never_overwrites_a_different_file(bad_delivery, tmp_path):

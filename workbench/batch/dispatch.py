@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 from ..progress import progress_bar
 
-from ..deid.run import Outcome, Report, Task, _summarise, process
+from ..deid.run import Outcome, Report, Task, summarise, process
 from ..profile import Profile
 from ..store import Store
 from .executors import Workers, completions, describe, is_broken
@@ -143,7 +143,7 @@ class StudyDispatcher:
         else:
             report = Report(self.profile.name, self.profile.hash, str(tasks[0].job.out),
                             str(tasks[0].job.quarantine), outcomes=outcomes)
-            _summarise(report, tasks, self.profile, self.store)
+            summarise(report, tasks, self.profile, self.store)
             row = report.studies[0]
             entry = replace(entry, state=row["state"], quarantined=row["quarantined"],
                             deidentified=row["written"] + row["unchanged"],

@@ -268,7 +268,7 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     finally:
         if own_pool is not None:
             own_pool.shutdown()
-    _summarise(report, tasks, profile, store)
+    summarise(report, tasks, profile, store)
     _write_reasons(report, quarantine)
     store.audit(trial, "deid-end", {"files": len(report.outcomes),
                                     "quarantined": len(report.quarantined),
@@ -411,7 +411,8 @@ def _deduplicate(instances: list[Instance], report: Report) -> list[Instance]:
     return keep
 
 
-def _summarise(report: Report, tasks: list[Task], profile: Profile, store: Store) -> None:
+def summarise(report: Report, tasks: list[Task], profile: Profile, store: Store) -> None:
+    """Fill ``report.studies`` from the outcomes and record studies and verified outputs."""
     subjects = {t.study_uid: t for t in tasks}
     rows: dict[str, dict] = {}
     for o in report.outcomes:
@@ -448,11 +449,15 @@ def _reason_kind(reason: str) -> str:
 
 
 def _write_reasons(report: Report, quarantine: Path) -> None:
+    """Append this run's quarantine reasons to ``reasons.jsonl``; a resumed run adds no repeats."""
     if not report.quarantined:
         return
     quarantine.mkdir(parents=True, exist_ok=True)
+    path = quarantine / "reasons.jsonl"
+    known = set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
     lines = [json.dumps({"source": o.source, "quarantined_as": o.output, "reason": o.reason})
              for o in report.quarantined]
-    _atomic = quarantine / "reasons.jsonl"
-    with open(_atomic, "a", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    new = [line for line in dict.fromkeys(lines) if line not in known]
+    if new:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\n".join(new) + "\n")
