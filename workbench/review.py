@@ -174,6 +174,38 @@ def study_table(catalog: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
+def spot_check_sample(instances: Sequence[Instance], per_site: int = 1,
+                      seed: int = 0) -> pd.DataFrame:
+    """A reproducible random sample of ``per_site`` studies from each site of an output.
+
+    The site is the ClinicalTrialSiteID of each study's first file ("" when absent);
+    the same ``seed`` draws the same sample. Columns: ``site``, ``subject``, ``date``,
+    ``series``, ``files``, ``study_uid``; ``attrs`` holds the ``studies`` and ``sites``
+    sampled from.
+    """
+    import pandas as pd
+
+    columns = ["site", "subject", "date", "series", "files", "study_uid"]
+    if not instances:
+        return pd.DataFrame(columns=columns)
+    files = pd.DataFrame({"study_uid": [i.study_uid for i in instances],
+                          "subject": [i.patient_id for i in instances],
+                          "date": [i.study_date for i in instances],
+                          "series_uid": [i.series_uid for i in instances],
+                          "path": [i.path for i in instances]})
+    studies = (files.groupby("study_uid", sort=False)
+               .agg(subject=("subject", "first"), date=("date", "first"),
+                    series=("series_uid", "nunique"), files=("path", "count"),
+                    first_file=("path", "first"))
+               .reset_index())
+    studies["site"] = [str(dcmread(f, stop_before_pixels=True).get("ClinicalTrialSiteID", ""))
+                       for f in studies["first_file"]]
+    sample = (studies.sample(frac=1, random_state=seed).groupby("site", sort=True)
+              .head(per_site).sort_values(["site", "subject"], ignore_index=True))[columns]
+    sample.attrs.update(studies=len(studies), sites=studies["site"].nunique())
+    return sample
+
+
 # --- source and output pairs -------------------------------------------------------------
 
 PAIR_COLUMNS = ["source", "output", "state", "reason", "study_uid", "series_uid", "sop_uid",

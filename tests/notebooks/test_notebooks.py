@@ -116,12 +116,14 @@ def test_spot_check_form_records_what_the_reviewer_enters(tour_run: TourRun, tmp
     nb = nbformat.read(NOTEBOOKS / SPOT_CHECK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("""
 import json
-sign_button.click()  # no reviewer named yet
-refused = signed.value
-study.value = study.options[-1][1]
-who.value, decision.value, remark.value = "A. Reviewer", "rejected", "name on the PET MIP"
-sign_button.click()
-print(json.dumps({"refused": refused, "recorded": signed.value, "study": study.value}))
+form.sign_button.click()  # no reviewer named yet
+refused = form.signed.value
+form.study.value = form.study.options[-1][1]
+form.reviewer.value = "A. Reviewer"
+form.verdict.value, form.note.value = "rejected", "name on the PET MIP"
+form.sign_button.click()
+print(json.dumps({"refused": refused, "recorded": form.signed.value,
+                  "study": form.study.value}))
 """))
     nbformat.write(nb, tmp_path / SPOT_CHECK)
     store_path = _copy_store(tour_run, tmp_path)

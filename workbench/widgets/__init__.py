@@ -43,6 +43,10 @@ Public API (stable)
     ``retry_button``, ``studies_bar`` / ``data_bar`` (progress), ``status`` and
     ``results`` (HTML), ``table`` (DataFrame per study), ``result`` (PushResult),
     ``busy``, ``wait(timeout=None)``, ``close()``.
+``SignOffForm(store, trial, studies, *, reviewer="", verdict="approved", note="")``
+    ``studies``: ``(label, study UID)`` pairs. Attributes: ``study`` (Dropdown),
+    ``reviewer`` (Text), ``verdict`` (ToggleButtons), ``note`` (Textarea),
+    ``sign_button``, ``signed`` (HTML), ``sign_off()``.
 
 CSS classes (for browser tests and stylesheets)
 -----------------------------------------------
@@ -51,7 +55,7 @@ CSS classes (for browser tests and stylesheets)
 ``wb-before-image``, ``wb-after-image``, ``wb-viewer-message``; ``wb-tag-diff``;
 ``wb-phi-scan``; ``wb-contact-sheet``, ``wb-thumbnails``; ``wb-push-panel``,
 ``wb-push``, ``wb-pause``, ``wb-cancel``, ``wb-retry``, ``wb-push-status``,
-``wb-push-results``, ``wb-studies-bar``.
+``wb-push-results``, ``wb-studies-bar``; ``wb-sign-off``, ``wb-sign-offs``.
 
 Examples
 --------
@@ -64,8 +68,9 @@ from .browser import StudyBrowser
 from .contact import ContactSheet
 from .phi import PhiScanView
 from .push_panel import PushPanel
+from .signoff import SignOffForm
 from .slices import SliceViewer
 from .tags import TagDiffView
 
-__all__ = ["ContactSheet", "PhiScanView", "PushPanel", "SliceViewer", "StudyBrowser",
-           "TagDiffView"]
+__all__ = ["ContactSheet", "PhiScanView", "PushPanel", "SignOffForm", "SliceViewer",
+           "StudyBrowser", "TagDiffView"]

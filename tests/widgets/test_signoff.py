@@ -1,0 +1,26 @@
+"""SignOffForm: the reviewer's verdict lands in the store, a refusal is shown."""
+
+from __future__ import annotations
+
+import shutil
+
+from workbench.store import Store
+from workbench.widgets import SignOffForm
+
+
+def test_form_records_and_refuses(curated, tmp_path):
+    store_path = tmp_path / "state.sqlite"
+    shutil.copyfile(curated.store_path, store_path)
+    store = Store(store_path)
+    trial = curated.profile.trial_key
+    studies = [(s["subject_id"], s["new_study_uid"]) for s in store.studies(trial)]
+    form = SignOffForm(store, trial, studies)
+    form.sign_button.click()  # no reviewer yet
+    assert "Not recorded" in form.signed.value
+    assert store.sign_offs(trial) == []
+    form.study.value = studies[-1][1]
+    form.reviewer.value, form.verdict.value, form.note.value = "R. Viewer", "rejected", "text"
+    form.sign_button.click()
+    assert "Recorded" in form.signed.value and "R. Viewer" in form.signed.value
+    [row] = store.sign_offs(trial)
+    assert (row["subject_id"], row["verdict"], row["note"]) == (studies[-1][0], "rejected", "text")
