@@ -76,7 +76,8 @@ def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = Fals
         print(result.table.to_string(index=False))
         print(f"receipts: {result.receipt_csv} and {result.receipt_json.name}")
 
-        _step(f"what XNAT project {PROJECT} holds, read back from the server")
+        _step(f"workbench listing --xnat {server.url} --project {PROJECT}   (read back from "
+              "the server)")
         listing = server_listing(server.url, PROJECT)
         print(listing.to_string(index=False))
     arrived = int(listing["files"].sum())
