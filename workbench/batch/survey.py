@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog import Instance, Skipped, files_under, read_header
+from ..deid import files
 from ..deid.pseudonyms import Lookup
 from ..profile import Profile
 from .executors import run_chunks
@@ -26,14 +27,10 @@ CHUNK = 64
 
 def sha256_file(path: str) -> str:
     """SHA-256 of a file's bytes ("" when it cannot be read)."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
+        return files.sha256_file(path)
     except OSError:
         return ""
-    return digest.hexdigest()
 
 
 def survey_files(paths: list[str]) -> list[tuple[Instance | Skipped, str]]:

@@ -9,6 +9,7 @@ ever looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from io import BytesIO
@@ -51,6 +52,15 @@ def read_source(path: str) -> Source:
                 and _pixels_end_file(fp, start, size, ts.is_implicit_VR)):
             return Source(path, ds, (start, size - start))
     return Source(path, dcmread(path, force=True))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MB blocks (OSError when it cannot be read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _pixels_end_file(fp, start: int, size: int, implicit: bool) -> bool:

@@ -27,7 +27,7 @@ from ..select import Selector
 from ..store import Store
 from .dates import offset_days, shift_da
 from .engine import Engine, Subject, render
-from .files import output_bytes_equal, read_source, write_output
+from .files import output_bytes_equal, read_source, sha256_file, write_output
 from .pixels import pixel_review_reason
 from .pseudonyms import Lookup, assign
 
@@ -184,14 +184,6 @@ def _quarantine_input(task: Task, reason: str) -> Outcome:
 
 
 # --- coordinator -------------------------------------------------------------------------
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile: str | Profile, *,
                         store: Store, secret: bytes | None = None, lookup: str | None = None,
@@ -398,7 +390,7 @@ def _deduplicate(instances: list[Instance], report: Report) -> list[Instance]:
             keep.append(group[0])
             continue
         group.sort(key=lambda i: i.path)
-        digests = {_sha256(i.path) for i in group}
+        digests = {sha256_file(i.path) for i in group}
         if len(digests) == 1:
             keep.append(group[0])
             report.duplicates += [(i.path, group[0].path) for i in group[1:]]
