@@ -107,14 +107,22 @@ def main() -> None:
     ap.add_argument("--variant")
     ap.add_argument("--src")
     ap.add_argument("--out")
+    ap.add_argument("--make-data")
     args = ap.parse_args()
+    if args.make_data:
+        make_data(Path(args.make_data), args.files)
+        return
     if args.variant:
         print(json.dumps(variant(args.variant, Path(args.src), Path(args.out))))
         return
     root = Path(tempfile.mkdtemp(prefix="deid-bench-"))
     try:
         t = time.perf_counter()
-        full, small = make_data(root, args.files)
+        # generated in a child: a process's peak RSS on Linux starts from its parent's,
+        # so this process stays small for the variants' peaks to be their own
+        subprocess.run([sys.executable, __file__, "--make-data", str(root), "--files",
+                        str(args.files)], check=True)
+        full, small = root / "ct", root / "ct-small"
         n = len(_files(full))
         print(f"{n} CT files of 512x512 generated in {time.perf_counter() - t:.1f} s")
         rows = []
@@ -144,6 +152,8 @@ def main() -> None:
         checks = [
             ("engine / plain read-write (1 process)", fps["engine"] / fps["plain"], ">= 0.8"),
             ("workbench-1 with verification / dicognito", fps["workbench-1"] / fps["dicognito"],
+             ">= 2.0"),
+            ("workbench-2 with verification / dicognito", fps["workbench-2"] / fps["dicognito"],
              ">= 2.0"),
             ("workbench-2 / workbench-1", fps["workbench-2"] / fps["workbench-1"], ">= 1.7"),
             ("peak MB, 1000 files / 250 files (workbench-1)",

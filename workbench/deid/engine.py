@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -25,11 +27,12 @@ from ..catalog import peek
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
-from .files import encode
+from .files import ASCII_VRS, encode, raw_element
 from .uids import is_class_keyword, remap_uid
 
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
 CLEANED_VRS = frozenset({"DA", "DT", "PN", "SQ", "UI"})
+RAW_TEXT_VRS = ASCII_VRS | {"DS", "IS"}  # text a replacement can be written as directly
 MAX_LEN = {"LO": 64, "SH": 16, "PN": 64, "CS": 16, "AE": 16, "ST": 1024, "LT": 10240}
 DUMMY = {
     "PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
@@ -53,6 +56,7 @@ TRIAL_TAGS = {
     "timepoint": "ClinicalTrialTimePointID",
     "coordinating_center": "ClinicalTrialCoordinatingCenterName",
 }
+_TAGS = {keyword: tag_for_keyword(keyword) for keyword in TRIAL_TAGS.values()}
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,11 @@ class Engine:
         self.date_action = Action(self.date_default, "dates follow the date option")
         self.method = _method_values(profile)
         self.codes = [BASIC_CODE] + [(OPTIONS[o][1], OPTIONS[o][2]) for o in sorted(opts)]
+        self._meta_values = ((0x00020000, "UL", b"\0\0\0\0"),  # recomputed when written
+                             (0x00020001, "OB", b"\x00\x01"),
+                             (0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID),
+                             (0x00020013, "SH", f"WORKBENCH_{__version__}"[:16]))
+        self._marker_values = {flag: _marker_values(self, flag) for flag in (False, True)}
 
     # -- public -------------------------------------------------------------------
     def deidentify(self, ds: Dataset, subject: Subject) -> Dataset:
@@ -185,6 +194,8 @@ class Engine:
         self._scrub, self._table = _scrubber(tuple(pairs))
         self._scrub_bytes = _byte_scrubber(tuple(p[0] for p in pairs), _encodings(ds))
         self._subject = subject
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        self._implicit = ts.is_implicit_VR if ts is not None and ts.is_transfer_syntax else None
         self._walk(ds, kept=False)
         self._meta(ds)
         self._markers(ds, subject)
@@ -240,13 +251,20 @@ class Engine:
         if creators or private:
             self._private(ds, creators, private)
 
-    def _replacement(self, tag: int, vr: str, action: Action) -> DataElement:
+    def _replacement(self, tag: int, vr: str, action: Action) -> DataElement | RawDataElement:
         if action.code == "Z":
-            return DataElement(tag, vr, None)
+            text = ""
+        elif action.code == "R":
+            text = self._fill(action.value or "", vr)
+        else:
+            text = DUMMY[vr][: MAX_LEN.get(vr, 64)] if vr in DUMMY else None
+        if text is not None and vr in RAW_TEXT_VRS and text.isascii():
+            return raw_element(tag, vr, text, self._implicit)
         if action.code == "R":
-            return DataElement(tag, vr, self._fill(action.value or "", vr))
+            return DataElement(tag, vr, text)
         elem = DataElement(tag, vr, None)
-        self._dummy(elem)
+        if action.code == "D":
+            self._dummy(elem)
         return elem
 
     def _untouched(self, action: Action, vr: str, raw) -> bool:
@@ -403,31 +421,45 @@ class Engine:
         if "TransferSyntaxUID" not in meta:
             implicit = (getattr(ds, "original_encoding", (False, True)) or (False, True))[0]
             meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
-        if "SOPClassUID" in ds:
-            meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        if "SOPInstanceUID" in ds:
-            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.FileMetaInformationGroupLength = 0  # recomputed when written
-        meta.FileMetaInformationVersion = b"\x00\x01"
-        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        meta.ImplementationVersionName = f"WORKBENCH_{__version__}"[:16]
+        for tag, keyword in ((0x00020002, "SOPClassUID"), (0x00020003, "SOPInstanceUID")):
+            if keyword in ds:
+                _set(meta, tag, "UI", peek(ds, keyword), implicit=False)
+        for tag, vr, value in self._meta_values:
+            _set(meta, tag, vr, value, implicit=False)
         ds.file_meta = meta
         ds.preamble = b"\x00" * 128
 
     def _markers(self, ds: Dataset, subject: Subject) -> None:
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = self.method
-        seq = Sequence()
-        for value, meaning in self.codes:
-            item = Dataset()
-            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
-            seq.append(item)
-        ds.DeidentificationMethodCodeSequence = seq
-        ds.LongitudinalTemporalInformationModified = self.long_flag
+        implicit = bool(self._implicit)
+        for tag, vr, value in self._marker_values[implicit]:
+            _set(ds, tag, vr, value, implicit)
         for key, keyword in TRIAL_TAGS.items():
             value = subject.values.get(key, "")
             if value:
-                setattr(ds, keyword, str(value)[:64])
+                _set(ds, _TAGS[keyword], "LO", str(value)[:64], implicit)
+
+
+def _set(ds: Dataset, tag: int, vr: str, value: str | bytes, implicit: bool) -> None:
+    """Set an element, directly when its value is encoded already or ASCII text."""
+    if isinstance(value, bytes) or value.isascii():
+        ds[tag] = raw_element(tag, vr, value, implicit)
+    else:
+        ds[tag] = DataElement(tag, vr, value)
+
+
+def _marker_values(engine: Engine, implicit: bool) -> tuple[tuple[int, str, str | bytes], ...]:
+    """The identity-removed markers of ``engine``'s profile, the code sequence encoded."""
+    seq = Sequence()
+    for value, meaning in engine.codes:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+        seq.append(item)
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, implicit
+    write_data_element(buf, DataElement(0x00120064, "SQ", seq))
+    return ((0x00120062, "CS", "YES"), (0x00120063, "LO", "\\".join(engine.method)),
+            (0x00120064, "SQ", buf.getvalue()[8 if implicit else 12:]),
+            (0x00280303, "CS", engine.long_flag))
 
 
 def _method_values(profile: Profile) -> list[str]:

@@ -22,6 +22,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import dcmwrite, write_data_element
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
@@ -122,6 +123,20 @@ LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC
                              "UT", "UV"})
 
 
+def raw_element(tag: int, vr: str, value: str | bytes, implicit: bool | None) -> RawDataElement:
+    """An element that :func:`encode` writes byte for byte, without pydicom's per-element cost.
+
+    ``value`` is ASCII text (padded here to even length) or an already encoded
+    value; ``implicit`` is the transfer syntax the value is encoded for (an
+    element of another syntax is simply encoded by pydicom instead).
+    """
+    if isinstance(value, str):
+        value = value.encode("ascii")
+        if len(value) % 2:
+            value += b"\0" if vr == "UI" else b" "
+    return RawDataElement(BaseTag(tag), vr, len(value), value, 0, implicit, True)
+
+
 def encode(ds: Dataset) -> bytes:
     """Serialise a dataset as a Part 10 file (preamble, file meta, dataset).
 
@@ -156,7 +171,7 @@ def _elements(ds: Dataset, implicit: bool, skip: int | None = None) -> list[byte
             value = str(value or "").encode("ascii")
             if len(value) % 2:
                 value += b"\0" if elem.VR == "UI" else b" "
-        elif not (type(elem) is RawDataElement and isinstance(value, bytes) and elem.VR != "SQ"
+        elif not (type(elem) is RawDataElement and isinstance(value, bytes)
                   and elem.is_implicit_VR == implicit and elem.is_little_endian
                   and elem.length != 0xFFFFFFFF):
             buf = DicomBytesIO()
