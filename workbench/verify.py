@@ -120,18 +120,42 @@ def _embedded(value: str) -> bool:
 
 @lru_cache(maxsize=256)
 def _byte_matcher(values: tuple[tuple[str, str], ...], encodings: tuple[str, ...]):
-    words, ids = set(), set()
+    """The identifying values in every encoding, lower-cased, for a scan of lower-cased bytes.
+
+    A regex of plain alternatives finds candidates fast; each is then checked
+    in Python (names as whole tokens, long IDs anywhere).
+    """
+    needles: dict[bytes, bool] = {}  # encoded value -> must be a whole token
     for value, _ in values:
         for enc in encodings:
             try:
-                raw = value.encode(enc)
+                raw = value.encode(enc).lower()
             except (UnicodeEncodeError, LookupError):
                 continue
-            (ids if _embedded(value) else words).update({raw, raw.upper(), raw.lower()})
-    join = lambda found: b"|".join(re.escape(n) for n in sorted(found, key=len, reverse=True))  # noqa: E731
-    parts = ([rb"(?<![A-Za-z0-9\x80-\xff])(?:" + join(words) + rb")(?![A-Za-z0-9\x80-\xff])"]
-             if words else []) + ([join(ids)] if ids else [])
-    return re.compile(b"|".join(parts), re.IGNORECASE) if parts else None
+            needles[raw] = needles.get(raw, True) and not _embedded(value)
+    if not needles:
+        return None
+    ordered = sorted(needles, key=len, reverse=True)
+    return re.compile(b"|".join(map(re.escape, ordered))), [(n, needles[n]) for n in ordered]
+
+
+TOKEN_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789") | frozenset(range(0x80, 0x100))
+
+
+def _byte_hit(data: bytes, matcher) -> bytes | None:
+    """The first identifying value found in lower-cased ``data``, or None."""
+    rx, needles = matcher
+    pos = 0
+    while (m := rx.search(data, pos)) is not None:
+        start = m.start()
+        for needle, whole in needles:
+            end = start + len(needle)
+            if data.startswith(needle, start) and not (whole and (
+                    start and data[start - 1] in TOKEN_BYTES
+                    or end < len(data) and data[end] in TOKEN_BYTES)):
+                return needle
+        pos = start + 1
+    return None
 
 
 def _header_bytes(data: bytes) -> bytes:
@@ -166,10 +190,10 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
           kept=False)
     encodings = tuple(convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"))
     header = _header_bytes(data)
-    rx = _byte_matcher(identity.values, encodings + ("ascii",))
-    hit = rx.search(header) if rx is not None else None
+    needles = _byte_matcher(identity.values, encodings + ("ascii",))
+    hit = _byte_hit(header.lower(), needles) if needles is not None else None
     if hit is not None:
-        what = _what(identity, hit[0], encodings)
+        what = _what(identity, hit, encodings)
         problems.append(f"{what} of the input found in the file bytes outside the pixel data")
     for uid, what in identity.uids:
         if _uid_in(uid.encode("ascii", "replace"), header):
