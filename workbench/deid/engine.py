@@ -183,6 +183,7 @@ class Engine:
                              (0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID),
                              (0x00020013, "SH", f"WORKBENCH_{__version__}"[:16]))
         self._marker_values = {flag: _marker_values(self, flag) for flag in (False, True)}
+        self._defaults: dict[tuple[int, str], Action] = {}
 
     # -- public -------------------------------------------------------------------
     def deidentify(self, ds: Dataset, subject: Subject) -> Dataset:
@@ -214,7 +215,8 @@ class Engine:
         creators: dict[tuple[int, int], str] = {}
         private: list[int] = []
         for tag in list(ds.keys()):
-            group, element = tag >> 16, tag & 0xFFFF
+            key = int(tag)  # plain int: dict lookups on pydicom's tag type are slow
+            group, element = key >> 16, key & 0xFFFF
             if element == 0:  # group lengths are retired; never copy them
                 del ds[tag]
                 continue
@@ -231,17 +233,17 @@ class Engine:
                     del ds[tag]
                 continue
             raw = ds.get_item(tag)
-            vr = raw.VR or _dictionary_vr(tag)
+            vr = raw.VR or _dictionary_vr(key)
             if kept:  # inside a kept sequence: the profile's own rules and the date rule only
-                action = self.overrides.get(tag) or (
+                action = self.overrides.get(key) or (
                     self.date_action if vr in ("DA", "DT") else KEEP)
             else:
-                action = self.plan.actions.get(tag) or self.default_action(tag, vr)
+                action = self.plan.actions.get(key) or self._default(key, vr)
             if action.code == "X":
                 del ds[tag]
             elif action.code in ("Z", "D", "R") and vr not in ("SQ", "UI") \
-                    and tag != ENCAPSULATED_DOCUMENT:
-                ds[tag] = self._replacement(tag, vr, action)  # the old value is never decoded
+                    and key != ENCAPSULATED_DOCUMENT:
+                ds[tag] = self._replacement(key, vr, action)  # the old value is never decoded
             elif self._untouched(action, vr, raw):
                 continue
             elif action is KEEP:  # kept content still gets UIDs remapped and text scrubbed
@@ -281,6 +283,12 @@ class Engine:
             return isinstance(value, bytes) and (
                 self._scrub_bytes is None or not self._scrub_bytes.search(value))
         return True
+
+    def _default(self, tag: int, vr: str) -> Action:
+        action = self._defaults.get((tag, vr))
+        if action is None:
+            action = self._defaults[(tag, vr)] = self.default_action(tag, vr)
+        return action
 
     def default_action(self, tag: int, vr: str) -> Action:
         """The action for an attribute that Table E.1-1 and the profile do not name."""
