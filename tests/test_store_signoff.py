@@ -17,9 +17,8 @@ TRIAL = "ANIMATE"
 def store(tmp_path) -> Store:
     """A store that knows two studies of TRIAL, as ``workbench deid`` records them."""
     s = Store(tmp_path / "state.sqlite")
-    for n in (1, 2):
-        s.set_study(TRIAL, f"1.2.3.{n}", new_study_uid=f"2.25.{n}", subject_id=f"SITE01-000{n}",
-                    state="done", files=26, quarantined=0, detail="", profile_hash="h")
+    s.set_studies(TRIAL, [(f"1.2.3.{n}", f"2.25.{n}", f"SITE01-000{n}", "done", 26, 0, "", "h")
+                          for n in (1, 2)])
     return s
 
 

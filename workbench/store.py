@@ -134,13 +134,12 @@ class Store:
                                 [(trial, k, v) for k, v in offsets.items()])
 
     # -- studies and audit ----------------------------------------------------------
-    def set_study(self, trial: str, study_uid: str, *, new_study_uid: str, subject_id: str,
-                  state: str, files: int, quarantined: int, detail: str, profile_hash: str) -> None:
+    def set_studies(self, trial: str, rows: Iterable[tuple]) -> None:
+        """Record studies in one transaction: (study UID, new study UID, subject ID, state,
+        files, quarantined, detail, profile hash)."""
         with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (trial, study_uid, new_study_uid, subject_id, state, files, quarantined, detail,
-                 profile_hash, _now()))
+            self.db.executemany("INSERT OR REPLACE INTO studies VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                [(trial, *row, _now()) for row in rows])
 
     def record_outputs(self, trial: str, profile_hash: str, rows: Iterable[tuple]) -> None:
         """Record verified output files: (path, study UID, SOP UID, subject, size, mtime_ns)."""

@@ -425,14 +425,12 @@ def summarise(report: Report, tasks: list[Task], profile: Profile, store: Store)
     store.record_outputs(profile.trial_key, profile.hash, [
         (out / o.output, o.study_uid_out, o.sop_uid_out, subjects[o.study_uid].subject.subject_id,
          o.size, o.mtime_ns) for o in done])
-    for study_uid, row in rows.items():
+    for row in rows.values():
         row["state"] = "quarantined" if row["quarantined"] else "verified"
         row["reasons"] = "; ".join(sorted(row.pop("reasons")))
-        store.set_study(profile.trial_key, study_uid,
-                        new_study_uid=new_uids.get(study_uid, ""),
-                        subject_id=row["subject_id"], state=row["state"], files=row["files"],
-                        quarantined=row["quarantined"], detail=row["reasons"],
-                        profile_hash=profile.hash)
+    store.set_studies(profile.trial_key, [
+        (uid, new_uids.get(uid, ""), row["subject_id"], row["state"], row["files"],
+         row["quarantined"], row["reasons"], profile.hash) for uid, row in rows.items()])
     report.studies = sorted(rows.values(), key=lambda r: (r["subject_id"], r["study"]))
 
 
