@@ -424,7 +424,7 @@ class Engine:
     def _meta(self, ds: Dataset) -> None:
         meta = getattr(ds, "file_meta", None) or FileMetaDataset()
         for tag in list(meta.keys()):
-            if tag not in (0x00020002, 0x00020003, 0x00020010):
+            if int(tag) not in (0x00020002, 0x00020003, 0x00020010):
                 del meta[tag]  # source AE title, private information, the writer's identity
         if "TransferSyntaxUID" not in meta:
             implicit = (getattr(ds, "original_encoding", (False, True)) or (False, True))[0]

@@ -160,8 +160,8 @@ def encode(ds: Dataset) -> bytes:
 def _elements(ds: Dataset, implicit: bool, skip: int | None = None) -> list[bytes]:
     """The encoded elements of ``ds`` in tag order (little endian)."""
     parts = []
-    for tag in sorted(ds.keys()):
-        if tag == skip:
+    for tag in sorted(ds.keys(), key=int):  # int: comparing pydicom tags runs in Python
+        if skip is not None and tag == skip:
             continue
         elem = ds.get_item(tag)
         value = getattr(elem, "value", None)
