@@ -79,7 +79,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path)
-            self.db.executescript(SCHEMA)
+            self.db.executescript(f"BEGIN; {SCHEMA} COMMIT;")  # one transaction: one sync
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the state database {self.path}: {exc}; "
                              "pass --store with a writable path.") from exc
