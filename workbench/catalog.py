@@ -92,7 +92,8 @@ def read_header(path: str) -> Instance | Skipped:
                 if "SOPInstanceUID" not in ds:
                     return Skipped(path, "not-dicom",
                                    "not a DICOM file (no DICM prefix, no SOP UID)")
-            short = _pixels_short(ds, fp)
+            size = os.fstat(fp.fileno()).st_size
+            short = _pixels_short(ds, fp, size)
         if short:
             return Skipped(path, "unreadable", f"file truncated: the pixel data lacks {short} "
                            "bytes; copy the file again from the original media")
@@ -104,7 +105,7 @@ def read_header(path: str) -> Instance | Skipped:
             return Skipped(path, "unreadable", "no SOP Instance UID: cannot track this file")
         text = lambda kw: peek(ds, kw)  # noqa: E731
         return Instance(
-            path=path, size=os.path.getsize(path), sop_class=text("SOPClassUID"), sop_uid=sop,
+            path=path, size=size, sop_class=text("SOPClassUID"), sop_uid=sop,
             study_uid=text("StudyInstanceUID"), series_uid=text("SeriesInstanceUID"),
             modality=text("Modality"), patient_id=text("PatientID"),
             patient_name=text("PatientName"), accession=text("AccessionNumber"),
@@ -117,7 +118,7 @@ def read_header(path: str) -> Instance | Skipped:
         return Skipped(path, "unreadable", f"cannot parse as DICOM: {type(exc).__name__}: {exc}")
 
 
-def _pixels_short(ds, fp) -> int:
+def _pixels_short(ds, fp, size: int) -> int:
     """How many bytes of native pixel data are missing (0 when complete or not checkable)."""
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if ts is None or ts.is_compressed or "Rows" not in ds:
@@ -130,8 +131,7 @@ def _pixels_short(ds, fp) -> int:
                     * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated)) // 8
     except (AttributeError, TypeError, ValueError):
         return 0
-    fp.seek(0, os.SEEK_END)
-    have = fp.tell() - start - (8 if ts.is_implicit_VR else 12)
+    have = size - start - (8 if ts.is_implicit_VR else 12)
     return max(0, expected - have)
 
 
