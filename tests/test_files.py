@@ -12,6 +12,7 @@ from pydicom import dcmread
 from pydicom.filewriter import dcmwrite
 
 from workbench.deid.engine import Engine, Subject
+from workbench.catalog import read_header
 from workbench.deid.files import encode, read_source, write_output
 from workbench.profile import load_profile
 
@@ -72,3 +73,17 @@ def test_encapsulated_pixel_data_stays_on_disk(name, tmp_path):
     assert source.tail is not None
     write_output(tmp_path / "y.dcm", encode(source.dataset), source)
     assert dcmread(tmp_path / "y.dcm").PixelData == dcmread(path).PixelData
+
+
+@pytest.mark.parametrize("padding", [10, 70_000, 65_536 - 400])
+def test_headers_of_any_length_are_read_whole(padding, tmp_path):
+    ds = dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    del ds[0xFFFCFFFC]  # its trailing padding: the pixel data ends the file
+    ds.add_new(0x00091010, "LO", "ACME")  # private creator, then a long value before the pixels
+    ds.add_new(0x00091011, "OB", b"\x01" * padding)
+    ds.save_as(tmp_path / "long.dcm")
+    size = (tmp_path / "long.dcm").stat().st_size
+    source = read_source(str(tmp_path / "long.dcm"))
+    assert source.dataset[0x00091011].value == b"\x01" * padding
+    assert source.tail is not None and source.tail[0] + source.tail[1] == size
+    assert read_header(str(tmp_path / "long.dcm")).sop_uid == ds.SOPInstanceUID

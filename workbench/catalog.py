@@ -6,15 +6,18 @@ import functools
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from io import BytesIO
+from typing import BinaryIO, Iterator
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+HEAD_BYTES = 1 << 16
 
 
 @dataclass(slots=True)
@@ -80,15 +83,36 @@ def _int(v) -> int | None:
         return None
 
 
+def parse_header(fp: BinaryIO, force: bool = False) -> Dataset:
+    """The dataset of an open file up to its pixel data, leaving ``fp`` at the pixel data.
+
+    The header is parsed from one read of the file's first 64 KB (pydicom reads
+    element by element, which costs more on a file object); a longer header is
+    parsed from the file itself, as is any file the first try cannot parse.
+    """
+    start = fp.tell()
+    head = fp.read(HEAD_BYTES)
+    buf = BytesIO(head)
+    try:
+        ds = dcmread(buf, stop_before_pixels=True, force=force)
+        if buf.tell() < len(head) or len(head) < HEAD_BYTES:  # at the pixels, or all read
+            fp.seek(start + buf.tell())
+            return ds
+    except Exception:  # noqa: BLE001 - the file itself gives the error worth reporting
+        pass
+    fp.seek(start)
+    return dcmread(fp, stop_before_pixels=True, force=force)
+
+
 def read_header(path: str) -> Instance | Skipped:
     """Catalog one file: an :class:`Instance`, or :class:`Skipped` with a reason."""
     try:
         with open(path, "rb") as fp:
             try:
-                ds = dcmread(fp, stop_before_pixels=True)
+                ds = parse_header(fp)
             except InvalidDicomError:
                 fp.seek(0)
-                ds = dcmread(fp, stop_before_pixels=True, force=True)
+                ds = parse_header(fp, force=True)
                 if "SOPInstanceUID" not in ds:
                     return Skipped(path, "not-dicom",
                                    "not a DICOM file (no DICM prefix, no SOP UID)")

@@ -26,6 +26,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
+from ..catalog import parse_header
 from ..errors import WorkbenchError
 
 PIXEL_DATA_LE = b"\xe0\x7f\x10\x00"
@@ -44,7 +45,7 @@ class Source:
 def read_source(path: str) -> Source:
     """Read a source file; the pixel data stays on disk when it ends the file."""
     with open(path, "rb") as fp:
-        ds = dcmread(fp, stop_before_pixels=True, force=True)
+        ds = parse_header(fp, force=True)
         start, size = fp.tell(), os.fstat(fp.fileno()).st_size
         if start >= size:
             return Source(path, ds)
