@@ -50,3 +50,13 @@ def test_scrub_removes_names_and_ids_but_leaves_counts(tmp_path):
     assert notebook["cells"][0]["outputs"][0]["traceback"] == \
         [f"\x1b[31mOSError\x1b[0m: /d/{REDACTED}/x.dcm"]
     assert (tmp_path / "notes.bin").read_bytes() == b"WHITFIELD"  # only the record's text files
+
+
+def test_scrub_reads_json_strings_behind_escapes_and_leaves_clean_files_as_they_are(tmp_path):
+    clean = json.dumps({"files": {"caf\u00e9/IMG1.dcm": "ab" * 32}, "count": 4471}, indent=1)
+    (tmp_path / "manifest.json").write_text(clean)
+    (tmp_path / "run.ipynb").write_text(json.dumps({"reason": "/d/M\u00fcller/x.dcm"}))
+    assert "Müller" not in (tmp_path / "run.ipynb").read_text()  # written as M\u00fcller
+    assert scrub(tmp_path, {"Müller", "PID4471"}) == 1
+    assert json.loads((tmp_path / "run.ipynb").read_text()) == {"reason": f"/d/{REDACTED}/x.dcm"}
+    assert (tmp_path / "manifest.json").read_text() == clean

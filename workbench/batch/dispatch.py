@@ -24,11 +24,11 @@ from ..progress import progress_bar
 from ..deid.run import Outcome, Report, Task, summarise, process
 from ..profile import Profile
 from ..store import Store
-from .executors import Workers, completions, describe, is_broken
+from .executors import AHEAD, Workers, completions, describe, is_broken
 from .ledger import FAILED, RUNNING, Entry, Ledger
 from .survey import sha256_file
 
-MAX_CHUNK = 32
+MAX_CHUNK = 128
 DONE_FILES = ("written", "unchanged")
 WORKER_FAILED = "worker failed"
 
@@ -43,6 +43,18 @@ def process_chunk(tasks: list[Task]) -> list[tuple[Outcome, str]]:
             digest = sha256_file(str(Path(task.job.out) / task.output))
         found.append((outcome, digest))
     return found
+
+
+def shared(outcome: Outcome, task: Task, known: dict[str, str]) -> Outcome:
+    """``outcome`` holding the coordinator's strings, not a worker's copies of them.
+
+    ``known`` holds the new study UIDs met so far, one string per study.
+    """
+    outcome.source, outcome.study_uid = task.source, task.study_uid
+    if outcome.output == task.output:
+        outcome.output = task.output
+    outcome.study_uid_out = known.setdefault(outcome.study_uid_out, outcome.study_uid_out)
+    return outcome
 
 
 def without_source(text: str, source: str) -> str:
@@ -106,13 +118,15 @@ class StudyDispatcher:
         for uid, ts in by_study.items():
             of_study[uid] = list(range(len(chunks), len(chunks) + math.ceil(len(ts) / size)))
             chunks += [ts[i:i + size] for i in range(0, len(ts), size)]
-        left = {uid: len(indices) for uid, indices in of_study.items()}
-        results: dict[int, list[Outcome]] = {}
+        results: dict[int, list[Outcome]] = {}  # until yielded, in task order
+        back: dict[str, dict[int, list[Outcome]]] = {}  # by study, until it is finished
+        new_uids: dict[str, str] = {}
         failures: dict[str, str] = {}
         following = 0
         with progress_bar(total=total, desc="de-identify", unit="file",
                           enabled=self.progress) as bar:
-            for index, result, error in completions(self.workers.executor, process_chunk, chunks):
+            for index, result, error in completions(self.workers.executor, process_chunk, chunks,
+                                                      AHEAD * self.workers.slots):
                 chunk = chunks[index]
                 uid = chunk[0].study_uid
                 if error is not None:
@@ -123,15 +137,16 @@ class StudyDispatcher:
                     results[index] = [Outcome(t.source, uid, "quarantined", None, reason)
                                       for t in chunk]
                 else:
-                    results[index] = [o for o, _ in result]
-                    self.checksums.update((o.output, d) for o, d in result if d)
+                    results[index] = [shared(o, t, new_uids) for t, (o, _) in zip(chunk, result)]
+                    self.checksums.update((t.output, d) for t, (_, d) in zip(chunk, result) if d)
                 bar.update(len(chunk))
-                left[uid] -= 1
-                if not left[uid]:
-                    outcomes = [o for i in of_study[uid] for o in results[i]]
-                    self._finish(uid, by_study[uid], outcomes, failures.get(uid))
+                back.setdefault(uid, {})[index] = results[index]
+                if len(back[uid]) == len(of_study[uid]):
+                    outcomes = [o for i in of_study.pop(uid) for o in back[uid].pop(i)]
+                    del back[uid]
+                    self._finish(uid, by_study.pop(uid), outcomes, failures.get(uid))
                 while following in results:
-                    yield from results[following]
+                    yield from results.pop(following)
                     following += 1
 
     def _finish(self, uid: str, tasks: list[Task], outcomes: list[Outcome],

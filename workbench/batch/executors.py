@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import multiprocessing
-from concurrent.futures import BrokenExecutor, CancelledError, Executor, ProcessPoolExecutor, \
-    as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, CancelledError, Executor, \
+    Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -19,6 +20,10 @@ from typing import Any, Callable, Iterator, Sequence
 from ..progress import progress_bar
 
 from ..errors import WorkbenchError
+
+
+#: Chunks out per worker slot at a time: enough to keep every worker busy.
+AHEAD = 4
 
 
 class BatchError(WorkbenchError):
@@ -126,11 +131,14 @@ def is_broken(exc: BaseException) -> bool:
     return isinstance(exc, (BrokenExecutor, CancelledError))
 
 
-def completions(executor: Executor | None, fn: Callable, chunks: Sequence
+def completions(executor: Executor | None, fn: Callable, chunks: Sequence, ahead: int
                 ) -> Iterator[tuple[int, Any, Exception | None]]:
     """Run ``fn`` on every chunk; yield ``(index, result, error)`` as each completes.
 
-    Without an executor the chunks run here, one after the other.
+    Without an executor the chunks run here, one after the other. With one, at
+    most ``ahead`` chunks are out at a time: the executor (a Dask scheduler
+    holds every task it is given) and this process hold those only, whatever
+    the size of the delivery.
     """
     if executor is None:
         for index, chunk in enumerate(chunks):
@@ -141,27 +149,38 @@ def completions(executor: Executor | None, fn: Callable, chunks: Sequence
                 continue
             yield index, result, None
         return
-    futures = {executor.submit(fn, chunk): index for index, chunk in enumerate(chunks)}
+    waiting = deque(range(len(chunks)))
+    futures: dict[Future, int] = {}
     try:
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:
-                yield futures[future], None, exc
+        while waiting or futures:
+            while waiting and len(futures) < max(1, ahead):
+                index = waiting.popleft()
+                try:
+                    futures[executor.submit(fn, chunks[index])] = index
+                except Exception as exc:  # the executor is gone
+                    yield index, None, exc
+            if not futures:
                 continue
-            yield futures[future], result, None
+            for future in wait(futures, return_when=FIRST_COMPLETED).done:
+                index = futures.pop(future)  # a result is let go as soon as it is taken
+                try:
+                    result = future.result()
+                except Exception as exc:
+                    yield index, None, exc
+                    continue
+                yield index, result, None
     finally:
         for future in futures:
             future.cancel()
 
 
-def run_chunks(executor: Executor | None, fn: Callable, chunks: Sequence, desc: str,
+def run_chunks(executor: Executor | None, fn: Callable, chunks: Sequence, ahead: int, desc: str,
                progress: bool, sizes: Sequence[int]) -> Iterator[tuple[int, Any]]:
     """Like :func:`completions`, in chunk order; the first failure raises :class:`BatchError`."""
     pending: dict[int, Any] = {}
     following = 0
     with progress_bar(total=sum(sizes), desc=desc, unit="file", enabled=progress) as bar:
-        for index, result, error in completions(executor, fn, chunks):
+        for index, result, error in completions(executor, fn, chunks, ahead):
             if error is not None:
                 raise BatchError(f"the {desc} stopped: {describe(error)}; nothing was "
                                  "written yet; fix the cause and run the batch again.")

@@ -32,6 +32,7 @@ PACKAGES = ("workbench", "pydicom", "numpy", "pandas", "dask", "distributed", "p
 REDACTED = "[identity removed]"
 MIN_DIGITS = 6
 TEXT_SUFFIXES = (".csv", ".json", ".ipynb", ".html")
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass
@@ -114,6 +115,8 @@ def scrub(folder: Path, identities: Iterable[str]) -> int:
         before = cleaner.found
         text = path.read_text(encoding="utf-8")
         if path.suffix in (".json", ".ipynb"):
+            if not any(cleaner.hits(json.loads(m[0])) for m in JSON_STRING.finditer(text)):
+                continue  # looked at string by string: a large manifest is not parsed whole
             doc = cleaner.walk(json.loads(text))
             text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         else:
@@ -148,6 +151,13 @@ class _Cleaner:
             text, n = self.pattern.subn(REDACTED, text)
             self.found += n
         return text
+
+    def hits(self, text: str) -> bool:
+        """True when ``text`` holds an identifying word (not counted)."""
+        before = self.found
+        self.clean(text)
+        hit, self.found = self.found != before, before
+        return hit
 
     def walk(self, value: Any) -> Any:
         if isinstance(value, str):

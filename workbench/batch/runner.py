@@ -20,7 +20,6 @@ from typing import Callable
 
 import pandas as pd
 
-from ..catalog import Instance
 from ..deid.pseudonyms import Lookup
 from ..deid.run import Outcome, Report, deidentify_delivery
 from ..store import Store
@@ -31,7 +30,7 @@ from .plan import RETRY, Decision, decide, move_away, remove_partials, supersede
 from .record import COLUMNS, RunRecord, StudyRow, git_commit, new_run_dir, totals, versions
 from .release import PUSH_FAILED, Pushed, release
 from .settings import BatchSettings
-from .survey import Survey, identities, sha256_file, study_ref, survey
+from .survey import Survey, sha256_file, study_ref, survey
 
 CHANGED_AFTER_PUSH = "changed after push"
 
@@ -157,7 +156,8 @@ def run_batch(settings: BatchSettings, *, store: Store | None = None,
                     settings.source, settings.output, profile, store=store, secret=run.secret,
                     lookup=settings.lookup or None, site=settings.site or None,
                     workers=workers.slots, resume=True, executor=workers.executor,
-                    progress=False, headers=run.survey.headers, dispatch=dispatcher)
+                    progress=False, headers=run.survey.take_headers(),
+                    dispatch=dispatcher)
                 run.settle(todo)
                 if dispatcher.broken is not None:
                     done = sum(e.state != FAILED for e in dispatcher.entries.values())
@@ -269,7 +269,7 @@ class _Run:
             self.status = "failed"
             self.message = (f"{len(failed)} study(ies) failed (see the reason column of "
                             "studies.csv); run the batch again to retry them.")
-        self.record.finish(self.rows, identities(self.survey.studies) if self.survey else (),
+        self.record.finish(self.rows, self.survey.identities if self.survey else (),
                            status=self.status, message=self.message, inputs=self._inputs(),
                            outputs=self._outputs())
         self.ledger.audit("batch-end", {"run_id": self.record.run_id, "status": self.status,
@@ -283,12 +283,9 @@ class _Run:
             found["studies"][study_ref(self.secret, uid)] = {
                 "files": len(study.digests), "sources": study.sources_digest(),
                 "file_sha256": sorted(study.digests)}
-        for s in self.survey.skipped:
-            other = found["other_files"].setdefault(s.kind, [])
-            other.append(self.survey.digests.get(s.path, ""))
-        found["other_files"] = {k: sorted(v) for k, v in found["other_files"].items()}
-        found["files"] = len(self.survey.headers)
-        found["instances"] = sum(isinstance(h, Instance) for h in self.survey.headers)
+        found["other_files"] = {k: sorted(v) for k, v in self.survey.other_files.items()}
+        found["files"] = self.survey.files
+        found["instances"] = self.survey.instances
         if self.settings.lookup:
             found["lookup_sha256"] = sha256_file(self.settings.lookup)
         return found
