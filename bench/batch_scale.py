@@ -1,18 +1,28 @@
 """Batch scaling: 1,000 and 10,000 instances, 1 and 2 workers, process pool and Dask.
 
-Generates two example deliveries once (100 instances per patient: 64 x 64 CT plus
-the generator's PET, RT, MR and report objects), then runs ``run_batch`` (survey
-with SHA-256 of every file, plan, de-identify, verify, record) over each with the
-ps315-basic profile, each run in a fresh process so its peak memory is its own:
+Generates two example deliveries once, each in a process of its own (100 instances
+per patient: 64 x 64 CT plus the generator's PET, RT, MR and report objects), then
+runs ``run_batch`` (survey with SHA-256 of every file, plan, de-identify, verify,
+record) over each with the ps315-basic profile, each run in a fresh process:
 
 * ``pool``  a ``ProcessPoolExecutor`` with 1 or 2 workers,
-* ``dask``  a Dask ``LocalCluster`` (processes, one thread each) with 1 or 2 workers.
+* ``dask``  a Dask ``LocalCluster`` (processes, one thread each) with 1 or 2 workers,
+  started without Dask's ``MALLOC_TRIM_THRESHOLD_`` (README: on a multi-machine
+  Dask cluster), so its workers allocate memory as the pool's do.
 
 Prints files per second, parallel efficiency (time with 1 worker / (2 x time with
-2)), CPU time per file, the peak RSS of the coordinator and of the largest worker,
-the CPU the rest of the machine used meanwhile (it is shared), and the ratios
-against the targets: efficiency >= 80% at 2 workers, coordinator memory flat from
-1,000 to 10,000 instances, Dask no more than 15% slower than the process pool.
+2)), CPU time per file, peak memory, the CPU the rest of the machine used meanwhile
+(it is shared), and the ratios against the targets: efficiency >= 80% at 2 workers,
+coordinator memory flat from 1,000 to 10,000 instances, Dask no more than 15% slower
+than the process pool.
+
+Peak memory is each process's own high-water mark (``VmHWM`` in
+``/proc/<pid>/status``), not ``ru_maxrss``, which a child started by fork and exec
+inherits from its parent. The coordinator's figure includes, with Dask, the
+LocalCluster's scheduler and nannies, which run in the coordinator's process. The
+worker figure is the largest among the coordinator's child processes, read just
+before the executor closes; a pool worker forked from the coordinator counts the
+pages it shares with it.
 
     python bench/batch_scale.py [--sizes 1000 10000] [--data DIR]
 """
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -33,20 +44,38 @@ from pathlib import Path
 PER_PATIENT = 100  # ct_slices=54 plus the 46 other objects of each example patient
 CT_SLICES = 54
 SECRET = b"batch-scale-benchmark-secret-0123456789"
+TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
-def _peak_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_mb(pid: int | str = "self") -> float:
+    """The peak resident memory of process ``pid`` in MB (0 when it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)[1]) / 1024
+
+
+def workers_peak_mb() -> float:
+    """The largest peak memory among this process's children (the executor's workers)."""
+    import psutil
+
+    return max((peak_mb(p.pid) for p in psutil.Process().children(recursive=True)),
+               default=0.0)
+
+
+def generate(root: Path, instances: int) -> None:
+    from workbench.examples import generate
+
+    generate(root, patients=instances // PER_PATIENT, seed=7, ct_slices=CT_SLICES, ct_size=64)
 
 
 def delivery(data: Path, instances: int) -> Path:
-    """The example delivery of ``instances`` files under ``data`` (generated once)."""
-    from workbench.examples import generate
-
+    """The example delivery of ``instances`` files under ``data`` (generated once, apart)."""
     root = data / f"delivery-{instances}"
     if not (root / "planted.json").exists():
-        generate(root, patients=instances // PER_PATIENT, seed=7, ct_slices=CT_SLICES,
-                 ct_size=64)
+        subprocess.run([sys.executable, __file__, "--generate", str(root), str(instances)],
+                       check=True)
     return root / "delivery"
 
 
@@ -75,20 +104,24 @@ def one(kind: str, workers: int, src: Path, work: Path) -> dict:
                              site="SITE01", store=str(work / "state.sqlite"),
                              run_dir=str(work / "run"), workers=workers)
     if kind == "dask":
+        import dask
         from distributed import LocalCluster
 
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", host="127.0.0.1")
+        with dask.config.set({TRIM: None}):  # glibc's own allocator thresholds, as the pool's
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", host="127.0.0.1")
         settings = BatchSettings(**{**settings.__dict__, "scheduler": cluster.scheduler_address})
         busy, own, start = _busy_seconds(), _own_cpu_seconds(), time.perf_counter()
         result = run_batch(settings, secret=SECRET, progress=False)
         seconds = time.perf_counter() - start
+        worker_mb = workers_peak_mb()
         cluster.close()
     else:
         with ProcessPoolExecutor(workers) as pool:
             busy, own, start = _busy_seconds(), _own_cpu_seconds(), time.perf_counter()
             result = run_batch(settings, secret=SECRET, progress=False, executor=pool)
             seconds = time.perf_counter() - start
+            worker_mb = workers_peak_mb()
     window = time.perf_counter() - start
     used = _own_cpu_seconds() - own
     other = None
@@ -97,8 +130,7 @@ def one(kind: str, workers: int, src: Path, work: Path) -> dict:
     files = sum(r.files for r in result.rows)
     assert result.status == "finished", result.message
     return {"seconds": seconds, "files": files, "files_per_s": files / seconds,
-            "coordinator_mb": _peak_mb(resource.RUSAGE_SELF),
-            "worker_mb": _peak_mb(resource.RUSAGE_CHILDREN), "other_cores": other,
+            "coordinator_mb": peak_mb(), "worker_mb": worker_mb, "other_cores": other,
             "cpu_ms_per_file": 1000 * used / files}
 
 
@@ -119,7 +151,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per configuration; the fastest counts (the machine is shared)")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        generate(Path(args.generate[0]), int(args.generate[1]))
+        return
     if args.one:
         kind, workers, src, work = args.one
         print(json.dumps(one(kind, int(workers), Path(src), Path(work))))
