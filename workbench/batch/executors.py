@@ -24,6 +24,8 @@ from ..errors import WorkbenchError
 
 #: Chunks out per worker slot at a time: enough to keep every worker busy.
 AHEAD = 4
+#: Dask keeps this many of a client's last messages, tasks included (default 1,000).
+SENT_LOG = "distributed.admin.low-level-log-length"
 
 
 class BatchError(WorkbenchError):
@@ -83,10 +85,12 @@ def open_workers(workers: int = 1, scheduler: str = "", *, executor: Executor | 
 
 @contextmanager
 def _dask(address: str, timeout: float) -> Iterator[Workers]:
+    import dask
     from distributed import Client
 
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        with dask.config.set({SENT_LOG: 0}):  # sent tasks are not kept for debugging
+            client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise BatchError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
                          f"start it (`dask scheduler`) and its workers (`dask worker {address}`), "
