@@ -57,12 +57,13 @@ def read_source(path: str) -> Source:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, read in 1 MB blocks (OSError when it cannot be read)."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file's bytes (OSError when it cannot be read).
+
+    ``hashlib.file_digest`` reads into one reused buffer, so hashing allocates
+    nothing per block.
+    """
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _pixels_end_file(fp, start: int, size: int, implicit: bool) -> bool:
