@@ -79,8 +79,9 @@ def variant(name: str, src: Path, out: Path) -> dict:
             write_output(out / f"{i}.dcm", header, source)
     else:
         workers = int(name.split("-")[1])
-        report = deidentify_delivery(src, out, "ps315-basic", store=Store(out.parent / f"{name}.db"),
-                                     workers=workers, progress=False)
+        report = deidentify_delivery(src, out, "ps315-basic",
+                                     store=Store(out.parent / f"{name}.db"), workers=workers,
+                                     progress=False)
         bad = report.quarantined
         if bad:
             raise SystemExit(f"{name}: {len(bad)} quarantined: {bad[0].reason}")
