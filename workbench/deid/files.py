@@ -26,10 +26,9 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
-from ..catalog import parse_header
+from ..catalog import PIXEL_DATA_TAG, parse_header
 from ..errors import WorkbenchError
 
-PIXEL_DATA_LE = b"\xe0\x7f\x10\x00"
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 
@@ -68,7 +67,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def _pixels_end_file(fp, start: int, size: int, implicit: bool) -> bool:
     fp.seek(start)
-    if fp.read(4) != PIXEL_DATA_LE:
+    if fp.read(4) != PIXEL_DATA_TAG:
         return False
     if not implicit:
         fp.read(4)  # VR and reserved bytes
@@ -133,10 +132,14 @@ def raw_element(tag: int, vr: str, value: str | bytes, implicit: bool | None) ->
     element of another syntax is simply encoded by pydicom instead).
     """
     if isinstance(value, str):
-        value = value.encode("ascii")
-        if len(value) % 2:
-            value += b"\0" if vr == "UI" else b" "
+        value = _ascii_value(value, vr)
     return RawDataElement(BaseTag(tag), vr, len(value), value, 0, implicit, True)
+
+
+def _ascii_value(text: str, vr: str) -> bytes:
+    """ASCII text as an element value, padded to even length as the VR requires."""
+    value = text.encode("ascii")
+    return value + (b"\0" if vr == "UI" else b" ") if len(value) % 2 else value
 
 
 def encode(ds: Dataset) -> bytes:
@@ -170,9 +173,7 @@ def _elements(ds: Dataset, implicit: bool, skip: int | None = None) -> list[byte
         if type(elem) is not RawDataElement and elem.VR in ASCII_VRS and (
                 value is None or type(value) in (str, UID, PersonName)
                 and str(value).isascii()):
-            value = str(value or "").encode("ascii")
-            if len(value) % 2:
-                value += b"\0" if elem.VR == "UI" else b" "
+            value = _ascii_value(str(value or ""), elem.VR)
         elif not (type(elem) is RawDataElement and isinstance(value, bytes)
                   and elem.is_implicit_VR == implicit and elem.is_little_endian
                   and elem.length != 0xFFFFFFFF):
