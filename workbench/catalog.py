@@ -10,10 +10,12 @@ from io import BytesIO
 from typing import BinaryIO, Iterator
 
 from pydicom import dcmread
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
@@ -50,7 +52,19 @@ class Skipped:
     reason: str
 
 
-_tag = functools.lru_cache(maxsize=None)(tag_for_keyword)
+@functools.lru_cache(maxsize=None)
+def _tag(keyword: str) -> BaseTag:
+    return BaseTag(tag_for_keyword(keyword))  # pydicom looks a BaseTag up without converting it
+
+
+def elements(ds: Dataset) -> list[tuple[BaseTag, DataElement | RawDataElement]]:
+    """The (tag, element) pairs of ``ds``, each element as ``ds.get_item`` gives it.
+
+    Elements stay as read (undecoded) without a lookup per tag; only a raw
+    element without a value is converted, as ``get_item`` does.
+    """
+    return [(tag, ds.get_item(tag) if type(elem) is RawDataElement and elem.value is None
+             else elem) for tag, elem in ds.items()]
 
 
 def peek(ds, keyword: str) -> str:

@@ -32,7 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .catalog import peek
+from .catalog import elements, peek
 from .profile import Profile
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
@@ -246,8 +246,7 @@ def _walk(ds: Dataset, path: str, removed: tuple[set[int], set[int]], kept_seque
     header; values with other bytes are decoded and matched here.
     """
     creators = {}
-    for tag in ds.keys():
-        raw = ds.get_item(tag)
+    for tag, raw in elements(ds):
         group, element = tag >> 16, tag & 0xFFFF
         vr = raw.VR or _dictionary_vr(tag)
         here = lambda: f"{path}{keyword_for_tag(tag) or Tag(tag)}"  # noqa: E731

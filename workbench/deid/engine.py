@@ -23,7 +23,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .. import __version__
-from ..catalog import peek
+from ..catalog import elements, peek
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
@@ -214,7 +214,7 @@ class Engine:
     def _walk(self, ds: Dataset, kept: bool) -> None:
         creators: dict[tuple[int, int], str] = {}
         private: list[int] = []
-        for tag in list(ds.keys()):
+        for tag, raw in elements(ds):
             key = int(tag)  # plain int: dict lookups on pydicom's tag type are slow
             group, element = key >> 16, key & 0xFFFF
             if element == 0:  # group lengths are retired; never copy them
@@ -232,7 +232,6 @@ class Engine:
                 else:
                     del ds[tag]
                 continue
-            raw = ds.get_item(tag)
             vr = raw.VR or _dictionary_vr(key)
             if kept:  # inside a kept sequence: the profile's own rules and the date rule only
                 action = self.overrides.get(key) or (

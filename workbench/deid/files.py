@@ -26,7 +26,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
-from ..catalog import PIXEL_DATA_TAG, parse_header
+from ..catalog import PIXEL_DATA_TAG, elements, parse_header
 from ..errors import WorkbenchError
 
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -162,13 +162,16 @@ def encode(ds: Dataset) -> bytes:
     return b"".join([ds.preamble or b"\0" * 128, b"DICM", length, *meta, *body])
 
 
+def _int_tag(item: tuple) -> int:
+    return int(item[0])  # comparing pydicom's tags runs in Python
+
+
 def _elements(ds: Dataset, implicit: bool, skip: int | None = None) -> list[bytes]:
     """The encoded elements of ``ds`` in tag order (little endian)."""
     parts = []
-    for tag in sorted(ds.keys(), key=int):  # int: comparing pydicom tags runs in Python
+    for tag, elem in sorted(elements(ds), key=_int_tag):
         if skip is not None and tag == skip:
             continue
-        elem = ds.get_item(tag)
         value = getattr(elem, "value", None)
         if type(elem) is not RawDataElement and elem.VR in ASCII_VRS and (
                 value is None or type(value) in (str, UID, PersonName)
