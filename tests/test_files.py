@@ -9,10 +9,11 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom import dcmread
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.filewriter import dcmwrite
 
 from workbench.deid.engine import Engine, Subject
-from workbench.catalog import read_header
+from workbench.catalog import get_value, raw_text, read_header
 from workbench.deid.files import encode, read_source, write_output
 from workbench.profile import load_profile
 
@@ -87,3 +88,20 @@ def test_headers_of_any_length_are_read_whole(padding, tmp_path):
     assert source.dataset[0x00091011].value == b"\x01" * padding
     assert source.tail is not None and source.tail[0] + source.tail[1] == size
     assert read_header(str(tmp_path / "long.dcm")).sop_uid == ds.SOPInstanceUID
+
+
+def test_values_read_from_undecoded_bytes_are_pydicom_values():
+    read_raw = 0
+    for path in FILES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                raw, decoded = (dcmread(path, stop_before_pixels=True) for _ in range(2))
+            except Exception:
+                continue
+            for tag, elem in list(raw.items()):
+                keyword = keyword_for_tag(tag)
+                if keyword and tag_for_keyword(keyword) == tag and elem.VR != "SQ":
+                    read_raw += raw_text(elem) is not None or elem.VR == "US"
+                    assert str(get_value(raw, keyword)) == str(decoded.get(keyword)), (path, tag)
+    assert read_raw > 1000

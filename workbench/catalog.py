@@ -67,6 +67,38 @@ def elements(ds: Dataset) -> list[tuple[BaseTag, DataElement | RawDataElement]]:
              else elem) for tag, elem in ds.items()]
 
 
+#: VRs whose single value pydicom decodes to its text less trailing spaces and NULs.
+PLAIN_VRS = frozenset({"CS", "LO", "LT", "PN", "SH", "ST", "UC", "UI", "UT"})
+
+
+def raw_text(elem) -> str | None:
+    """A raw element's single ASCII value as pydicom decodes it; None when pydicom must."""
+    if type(elem) is RawDataElement and elem.VR in PLAIN_VRS:
+        value = elem.value
+        if (isinstance(value, bytes) and value.isascii()
+                and b"\\" not in value and b"\x1b" not in value):  # one value, no ISO 2022
+            return value.decode("ascii").rstrip(" \0")
+    return None
+
+
+def get_value(ds: Dataset, keyword: str, default=None):
+    """``ds.get(keyword, default)``, a single ASCII text or US value read straight from its bytes.
+
+    pydicom's conversion of one element costs more than reading it; every
+    other value is still converted by pydicom.
+    """
+    tag = _tag(keyword)
+    elem = ds.get_item(tag)
+    if elem is None:
+        return default
+    text = raw_text(elem)
+    if text is not None:
+        return text
+    if type(elem) is RawDataElement and elem.VR == "US" and elem.length == 2:
+        return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
+    return ds[tag].value
+
+
 def peek(ds, keyword: str) -> str:
     """An attribute's value as text, without decoding the element in ``ds``.
 
@@ -135,8 +167,8 @@ def read_header(path: str) -> Instance | Skipped:
         if short:
             return Skipped(path, "unreadable", f"file truncated: the pixel data lacks {short} "
                            "bytes; copy the file again from the original media")
-        meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
-        if meta_class == DICOMDIR_CLASS:
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None and get_value(meta, "MediaStorageSOPClassUID") == DICOMDIR_CLASS:
             return Skipped(path, "dicomdir", "DICOMDIR (a media index, not an image)")
         sop = peek(ds, "SOPInstanceUID")
         if not sop:
@@ -159,15 +191,18 @@ def read_header(path: str) -> Instance | Skipped:
 def _pixels_short(ds, fp, size: int) -> int:
     """How many bytes of native pixel data are missing (0 when complete or not checkable)."""
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if ts is None or ts.is_compressed or "Rows" not in ds:
+    rows = get_value(ds, "Rows")
+    if ts is None or ts.is_compressed or rows is None:
         return 0
     start = fp.tell()
     if fp.read(4) != PIXEL_DATA_TAG:
         return 0
     try:
-        expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1)
-                    * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated)) // 8
-    except (AttributeError, TypeError, ValueError):
+        expected = (int(rows) * int(get_value(ds, "Columns"))
+                    * int(get_value(ds, "SamplesPerPixel") or 1)
+                    * int(get_value(ds, "NumberOfFrames") or 1)
+                    * int(get_value(ds, "BitsAllocated"))) // 8
+    except (TypeError, ValueError):
         return 0
     have = size - start - (8 if ts.is_implicit_VR else 12)
     return max(0, expected - have)

@@ -32,7 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .catalog import elements, peek
+from .catalog import elements, get_value, peek, raw_text
 from .profile import Profile
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
@@ -81,7 +81,7 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     for kw in ID_KEYWORDS + PERSONAL:
         add(values(kw), kw)
     for item in _as_list(ds.get("OtherPatientIDsSequence")):
-        add(item.get("PatientID"), "OtherPatientIDsSequence/PatientID")
+        add(get_value(item, "PatientID"), "OtherPatientIDsSequence/PatientID")
     if "retain_institution_identity" not in profile.options:
         for kw in INSTITUTION:
             add(values(kw), kw)
@@ -180,7 +180,7 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     except Exception as exc:
         return [f"output does not parse: {type(exc).__name__}: {exc}"]
     problems: list[str] = []
-    if str(ds.get("PatientIdentityRemoved", "")) != "YES":
+    if get_value(ds, "PatientIdentityRemoved") != "YES":
         problems.append("PatientIdentityRemoved is not YES")
     if "DeidentificationMethod" not in ds and "DeidentificationMethodCodeSequence" not in ds:
         problems.append("DeidentificationMethod is missing")
@@ -251,7 +251,7 @@ def _walk(ds: Dataset, path: str, removed: tuple[set[int], set[int]], kept_seque
         vr = raw.VR or _dictionary_vr(tag)
         here = lambda: f"{path}{keyword_for_tag(tag) or Tag(tag)}"  # noqa: E731
         if group & 1 and 0x10 <= element <= 0xFF:
-            creators[(group, element)] = str(ds[tag].value or "")
+            creators[(group, element)] = raw_text(raw) or str(ds[tag].value or "")
             continue
         if group & 1:
             creator = creators.get((group, element >> 8)) if element >= 0x1000 else None

@@ -23,7 +23,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .. import __version__
-from ..catalog import elements, peek
+from ..catalog import elements, get_value, peek, raw_text
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
@@ -85,7 +85,7 @@ def identifying_strings(ds: Dataset) -> list[str]:
                "PatientAddress", "PatientTelephoneNumbers", "MilitaryRank"):
         out += [v for v in values(kw) if len(v) >= 3]
     for item in ds.get("OtherPatientIDsSequence", None) or []:
-        pid = str(item.get("PatientID", "")).strip()
+        pid = str(get_value(item, "PatientID", "")).strip()
         if len(pid) >= 3:
             out.append(pid)
     return out
@@ -222,7 +222,7 @@ class Engine:
                 continue
             if group & 1:
                 if 0x10 <= element <= 0xFF:
-                    creators[(group, element)] = str(ds[tag].value or "")
+                    creators[(group, element)] = raw_text(raw) or str(ds[tag].value or "")
                 else:
                     private.append(tag)
                 continue
@@ -246,9 +246,9 @@ class Engine:
             elif self._untouched(action, vr, raw):
                 continue
             elif action is KEEP:  # kept content still gets UIDs remapped and text scrubbed
-                self._keep(ds[tag])
+                self._keep(_element(ds, tag, raw))
             else:
-                self._apply(ds, ds[tag], action)
+                self._apply(ds, _element(ds, tag, raw), action)
         if creators or private:
             self._private(ds, creators, private)
 
@@ -444,6 +444,15 @@ class Engine:
             value = subject.values.get(key, "")
             if value:
                 _set(ds, _TAGS[keyword], "LO", str(value)[:64], implicit)
+
+
+def _element(ds: Dataset, tag: int, raw) -> DataElement:
+    """``ds[tag]``; a single ASCII UID becomes an element directly (pydicom's conversion costs more)."""
+    text = raw_text(raw) if raw.VR == "UI" else None
+    if text is None:
+        return ds[tag]
+    ds[tag] = elem = DataElement(tag, "UI", text)
+    return elem
 
 
 def _set(ds: Dataset, tag: int, vr: str, value: str | bytes, implicit: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
+from ..catalog import get_value
+
 #: SOP class UID prefixes whose pixels often carry burned-in text or faces.
 REVIEW_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7": "secondary capture",
@@ -25,13 +27,13 @@ def pixel_review_reason(ds: Dataset, has_pixels: bool = False) -> str | None:
     if not has_pixels and not any(
             kw in ds for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         return None
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+    if str(get_value(ds, "BurnedInAnnotation", "")).upper() == "YES":
         return "BurnedInAnnotation is YES"
-    sop = str(ds.get("SOPClassUID", ""))
+    sop = str(get_value(ds, "SOPClassUID", ""))
     for prefix, what in REVIEW_CLASSES.items():
         if sop.startswith(prefix):
             return f"{what} object (SOP class {sop}) may hold burned-in text"
-    modality = str(ds.get("Modality", "")).upper()
+    modality = str(get_value(ds, "Modality", "")).upper()
     if modality in REVIEW_MODALITIES:
         return f"{REVIEW_MODALITIES[modality]} (Modality {modality}) may hold burned-in text"
     return None
