@@ -16,6 +16,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
+from pydicom.values import convert_value
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
@@ -85,7 +86,7 @@ def get_value(ds: Dataset, keyword: str, default=None):
     """``ds.get(keyword, default)``, a single ASCII text or US value read straight from its bytes.
 
     pydicom's conversion of one element costs more than reading it; every
-    other value is still converted by pydicom.
+    other value is still converted by pydicom (see :func:`decoded`).
     """
     tag = _tag(keyword)
     elem = ds.get_item(tag)
@@ -96,6 +97,18 @@ def get_value(ds: Dataset, keyword: str, default=None):
         return text
     if type(elem) is RawDataElement and elem.VR == "US" and elem.length == 2:
         return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
+    return decoded(ds, tag, elem)
+
+
+def decoded(ds: Dataset, tag: BaseTag, elem: DataElement | RawDataElement):
+    """``ds[tag].value`` for ``ds``'s element ``elem``, leaving ``ds`` as it is.
+
+    A raw text or sequence value is decoded by pydicom's converter alone,
+    which costs less than making and storing a converted element.
+    """
+    if (type(elem) is RawDataElement and (elem.VR in PLAIN_VRS or elem.VR == "SQ")
+            and ds.original_character_set):
+        return convert_value(elem.VR, elem, ds.original_character_set)
     return ds[tag].value
 
 
@@ -114,7 +127,7 @@ def peek(ds, keyword: str) -> str:
     if (isinstance(value, bytes) and value.isascii() and b"\x1b" not in value  # no ISO 2022
             and getattr(elem, "VR", None) != "SQ"):
         return value.decode("ascii").strip(" \0")
-    value = ds[tag].value
+    value = decoded(ds, tag, elem)
     if value is None:
         return ""
     if isinstance(value, (list, MultiValue)):

@@ -32,7 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .catalog import elements, get_value, peek, raw_text
+from .catalog import decoded, elements, get_value, peek, raw_text
 from .profile import Profile
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
@@ -80,7 +80,7 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
                     found.setdefault(part, f"{kw} component")
     for kw in ID_KEYWORDS + PERSONAL:
         add(values(kw), kw)
-    for item in _as_list(ds.get("OtherPatientIDsSequence")):
+    for item in _as_list(get_value(ds, "OtherPatientIDsSequence")):
         add(get_value(item, "PatientID"), "OtherPatientIDsSequence/PatientID")
     if "retain_institution_identity" not in profile.options:
         for kw in INSTITUTION:
@@ -265,14 +265,14 @@ def _walk(ds: Dataset, path: str, removed: tuple[set[int], set[int]], kept_seque
             problems.append(f"{here()} is present but the profile removes it")
         if vr == "SQ":
             inner_kept = kept or tag in kept_sequences
-            for i, item in enumerate(ds[tag].value or []):
+            for i, item in enumerate(decoded(ds, tag, raw) or []):
                 _walk(item, f"{here()}[{i}]/", removed, kept_sequences, profile, matcher, identity,
                       problems, inner_kept)
         elif matcher is not None and vr in STRING_VRS:
             value = getattr(raw, "value", None)
             if isinstance(value, bytes) and value.isascii():
                 continue
-            for v in _as_list(ds[tag].value):
+            for v in _as_list(decoded(ds, tag, raw)):
                 hit = matcher.search(str(v))
                 if hit:
                     what = {k.casefold(): w for k, w in identity.values}.get(

@@ -23,7 +23,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .. import __version__
-from ..catalog import elements, get_value, peek, raw_text
+from ..catalog import decoded, elements, get_value, peek, raw_text
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
@@ -84,7 +84,7 @@ def identifying_strings(ds: Dataset) -> list[str]:
     for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "PatientBirthDate",
                "PatientAddress", "PatientTelephoneNumbers", "MilitaryRank"):
         out += [v for v in values(kw) if len(v) >= 3]
-    for item in ds.get("OtherPatientIDsSequence", None) or []:
+    for item in get_value(ds, "OtherPatientIDsSequence") or []:
         pid = str(get_value(item, "PatientID", "")).strip()
         if len(pid) >= 3:
             out.append(pid)
@@ -253,19 +253,16 @@ class Engine:
             self._private(ds, creators, private)
 
     def _replacement(self, tag: int, vr: str, action: Action) -> DataElement | RawDataElement:
-        if action.code == "Z":
-            text = ""
-        elif action.code == "R":
-            text = self._fill(action.value or "", vr)
-        else:
-            text = DUMMY[vr][: MAX_LEN.get(vr, 64)] if vr in DUMMY else None
-        if text is not None and vr in RAW_TEXT_VRS and text.isascii():
-            return raw_element(tag, vr, text, self._implicit)
         if action.code == "R":
+            text = self._fill(action.value or "", vr)
+            if vr in RAW_TEXT_VRS and text.isascii():
+                return raw_element(tag, vr, text, self._implicit)
             return DataElement(tag, vr, text)
-        elem = DataElement(tag, vr, None)
-        if action.code == "D":
-            self._dummy(elem)
+        elem = _blank(tag, vr, action.code, self._implicit)
+        if elem is None:
+            elem = DataElement(tag, vr, None)
+            if action.code == "D":
+                self._dummy(elem)
         return elem
 
     def _untouched(self, action: Action, vr: str, raw) -> bool:
@@ -446,13 +443,24 @@ class Engine:
                 _set(ds, _TAGS[keyword], "LO", str(value)[:64], implicit)
 
 
+@lru_cache(maxsize=None)
+def _blank(tag: int, vr: str, code: str, implicit: bool | None) -> RawDataElement | None:
+    """The element the Z or D action writes, when it is plain text (the same in every file)."""
+    text = "" if code == "Z" else DUMMY[vr][: MAX_LEN.get(vr, 64)] if vr in DUMMY else None
+    if text is not None and vr in RAW_TEXT_VRS and text.isascii():
+        return raw_element(tag, vr, text, implicit)
+    return None
+
+
 def _element(ds: Dataset, tag: int, raw) -> DataElement:
-    """``ds[tag]``; a single ASCII UID becomes an element directly (pydicom's conversion costs more)."""
-    text = raw_text(raw) if raw.VR == "UI" else None
-    if text is None:
-        return ds[tag]
-    ds[tag] = elem = DataElement(tag, "UI", text)
-    return elem
+    """``ds[tag]``; a raw UID or sequence becomes an element directly (pydicom's conversion
+    of the element costs more than decoding its value)."""
+    if type(raw) is RawDataElement and raw.VR in ("UI", "SQ"):
+        value = raw_text(raw) if raw.VR == "UI" else decoded(ds, tag, raw)
+        if value is not None:
+            ds[tag] = elem = DataElement(tag, raw.VR, value)
+            return elem
+    return ds[tag]
 
 
 def _set(ds: Dataset, tag: int, vr: str, value: str | bytes, implicit: bool) -> None:
