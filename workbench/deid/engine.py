@@ -20,7 +20,8 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
+                         ImplicitVRLittleEndian)
 
 from .. import __version__
 from ..catalog import decoded, elements, get_value, peek, raw_text
@@ -453,14 +454,17 @@ def _blank(tag: int, vr: str, code: str, implicit: bool | None) -> RawDataElemen
 
 
 def _element(ds: Dataset, tag: int, raw) -> DataElement:
-    """``ds[tag]``; a raw UID or sequence becomes an element directly (pydicom's conversion
-    of the element costs more than decoding its value)."""
-    if type(raw) is RawDataElement and raw.VR in ("UI", "SQ"):
-        value = raw_text(raw) if raw.VR == "UI" else decoded(ds, tag, raw)
-        if value is not None:
-            ds[tag] = elem = DataElement(tag, raw.VR, value)
-            return elem
-    return ds[tag]
+    """``ds[tag]``: a raw UID or sequence is made into the element pydicom's conversion
+    makes from its decoded value alone (converting the whole element costs more)."""
+    value = None
+    if type(raw) is RawDataElement and raw.VR == "SQ":
+        value = decoded(ds, tag, raw)
+    elif raw.VR == "UI" and (text := raw_text(raw)) is not None:
+        value = UID(text)
+    if value is None:
+        return ds[tag]
+    ds[tag] = elem = DataElement(tag, raw.VR, value, already_converted=True)
+    return elem
 
 
 def _set(ds: Dataset, tag: int, vr: str, value: str | bytes, implicit: bool) -> None:
