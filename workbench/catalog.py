@@ -204,18 +204,17 @@ def read_header(path: str) -> Instance | Skipped:
 def _pixels_short(ds, fp, size: int) -> int:
     """How many bytes of native pixel data are missing (0 when complete or not checkable)."""
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    rows = get_value(ds, "Rows")
-    if ts is None or ts.is_compressed or rows is None:
+    if ts is None or ts.is_compressed or "Rows" not in ds:
         return 0
     start = fp.tell()
     if fp.read(4) != PIXEL_DATA_TAG:
         return 0
     try:
-        expected = (int(rows) * int(get_value(ds, "Columns"))
+        expected = (int(get_value(ds, "Rows")) * int(get_value(ds, "Columns"))
                     * int(get_value(ds, "SamplesPerPixel") or 1)
                     * int(get_value(ds, "NumberOfFrames") or 1)
                     * int(get_value(ds, "BitsAllocated"))) // 8
-    except (TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError):
         return 0
     have = size - start - (8 if ts.is_implicit_VR else 12)
     return max(0, expected - have)
