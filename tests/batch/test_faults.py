@@ -209,7 +209,8 @@ def test_a_killed_batch_resumes_to_completion(delivery, tmp_path):
     [resumed] = [p for p in runs.glob("*/*") if p != killed]
     rows = studies_csv(resumed)
     actions = {r["action"].split(":")[0] for r in rows}
-    assert actions == {"skip", "retry"}
+    # finished studies are skipped, started ones retried, the rest done as new
+    assert {"skip", "retry"} <= actions <= {"skip", "retry", "new"}
     assert all(r["action"] == f"retry: run {killed.name} stopped before finishing it"
                for r in rows if r["action"].startswith("retry"))
 

@@ -71,8 +71,8 @@ def test_workbench_batch_runs_the_notebook_for_each_profile(small, tmp_path, pro
     assert run_dir.parent.name == load_profile(profile).trial_key.replace(" ", "_")
     assert re.fullmatch(r"\d{8}T\d{6}Z_[0-9a-f]{6}", run_dir.name)
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "20_batch_trial.html", "20_batch_trial.ipynb", "manifest.json", "studies.csv",
-        "totals.csv"]
+        "20_batch_trial.html", "20_batch_trial.ipynb", "checksums.csv", "manifest.json",
+        "studies.csv", "totals.csv"]
     nb = nbformat.read(run_dir / "20_batch_trial.ipynb", as_version=4)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert nb.metadata.papermill.parameters["profile"] == profile

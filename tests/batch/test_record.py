@@ -17,16 +17,29 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_the_manifest_lists_every_input_and_output_by_sha256(delivery, tmp_path):
+def test_the_record_lists_every_input_and_output_by_sha256(delivery, tmp_path):
     settings = settings_for(delivery, tmp_path)
     result = run_batch(settings, secret=SECRET, progress=False)
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    checksums = result.run_dir / "checksums.csv"
+    assert manifest["checksums"] == {"file": "checksums.csv",
+                                     "sha256": sha256(checksums.read_bytes())}
+    with open(checksums, newline="") as f:
+        rows = list(csv.DictReader(f))
     sources = [p.read_bytes() for p in delivery.delivery.rglob("*") if p.is_file()]
-    listed = [h for s in manifest["inputs"]["studies"].values() for h in s["file_sha256"]]
+    listed = [r["sha256"] for r in rows if r["role"] in ("source", "other source")]
     assert sorted(listed) == sorted(sha256(b) for b in sources)
+    studies = manifest["inputs"]["studies"]
+    for ref, study in studies.items():  # each study's digest is over its files' digests
+        mine = sorted(r["sha256"] for r in rows if r["role"] == "source" and r["study_ref"] == ref)
+        assert study == {"files": len(mine), "sources": sha256("\n".join(mine).encode())}
+    assert sum(s["files"] for s in studies.values()) == manifest["inputs"]["instances"]
     assert manifest["inputs"]["lookup_sha256"] == sha256(delivery.subjects_csv.read_bytes())
     written = {rel: sha256(b) for rel, b in outputs(Path(settings.output)).items()}
-    assert manifest["outputs"]["written_or_confirmed_now"] == written
+    assert {r["name"]: r["sha256"] for r in rows if r["role"] == "output"} == written
+    assert manifest["outputs"]["written_or_confirmed_now"] == len(written)
+    assert manifest["outputs"]["digest"] == sha256(
+        "".join(f"{k} {v}\n" for k, v in sorted(written.items())).encode())
     assert manifest["parameters"] == {**settings.__dict__, "source": str(delivery.delivery),
                                       "output": str(tmp_path / "out"),
                                       "lookup": str(delivery.subjects_csv),

@@ -44,7 +44,8 @@ def test_second_run_skips_every_done_study_and_writes_nothing(delivery, tmp_path
     trial = load_profile(PROFILE).trial_key
     assert len(Store(settings.store).verified_outputs(trial)) == len(before)
     manifest = json.loads((second.run_dir / "manifest.json").read_text())
-    assert manifest["outputs"]["written_or_confirmed_now"] == {}
+    assert manifest["outputs"]["written_or_confirmed_now"] == 0
+    assert "output" not in (second.run_dir / "checksums.csv").read_text()
     assert set(manifest["outputs"]["studies"]) == {r.study_ref for r in second.rows
                                                    if r.deidentified}
 

@@ -16,12 +16,13 @@ import hashlib
 import math
 import re
 from dataclasses import replace
+from itertools import groupby
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..progress import progress_bar
 
-from ..deid.run import Outcome, Report, Task, summarise, process
+from ..deid.run import Outcome, Task, Tally, process
 from ..profile import Profile
 from ..store import Store
 from .executors import AHEAD, Workers, completions, describe, is_broken
@@ -33,28 +34,15 @@ DONE_FILES = ("written", "unchanged")
 WORKER_FAILED = "worker failed"
 
 
-def process_chunk(tasks: list[Task]) -> list[tuple[Outcome, str]]:
-    """De-identify a chunk of one study's files; each outcome with its output's SHA-256."""
+def process_chunk(tasks: list[Task]) -> list[Outcome]:
+    """De-identify a chunk of one study's files; each output's SHA-256 in its outcome."""
     found = []
     for task in tasks:
         outcome = process(task)
-        digest = ""
         if outcome.state in DONE_FILES:
-            digest = sha256_file(str(Path(task.job.out) / task.output))
-        found.append((outcome, digest))
+            outcome.digest = sha256_file(str(Path(task.job.out) / task.output))
+        found.append(outcome)
     return found
-
-
-def shared(outcome: Outcome, task: Task, known: dict[str, str]) -> Outcome:
-    """``outcome`` holding the coordinator's strings, not a worker's copies of them.
-
-    ``known`` holds the new study UIDs met so far, one string per study.
-    """
-    outcome.source, outcome.study_uid = task.source, task.study_uid
-    if outcome.output == task.output:
-        outcome.output = task.output
-    outcome.study_uid_out = known.setdefault(outcome.study_uid_out, outcome.study_uid_out)
-    return outcome
 
 
 def without_source(text: str, source: str) -> str:
@@ -68,9 +56,9 @@ def study_key(task: Task) -> str:
     return "/".join(task.output.split("/")[:2])
 
 
-def outputs_digest(checksums: dict[str, str], paths: list[str]) -> str:
+def outputs_digest(outcomes: list[Outcome]) -> str:
     """SHA-256 over the sorted ``<path> <sha256>`` lines of a study's outputs."""
-    lines = sorted(f"{p} {checksums[p]}\n" for p in paths if p in checksums)
+    lines = sorted(f"{o.output} {o.digest}\n" for o in outcomes if o.digest)
     return hashlib.sha256("".join(lines).encode()).hexdigest() if lines else ""
 
 
@@ -100,54 +88,55 @@ class StudyDispatcher:
         self.profile, self.on_study, self.progress = profile, on_study, progress
         self.source = source
         self.entries: dict[str, Entry] = {}  # finished studies
-        self.checksums: dict[str, str] = {}  # output path (relative) -> SHA-256
         self.broken: BaseException | None = None
 
-    def __call__(self, tasks: list[Task]) -> Iterator[Outcome]:
-        by_study: dict[str, list[Task]] = {}
-        for t in tasks:
-            if t.study_uid in self.todo:
-                by_study.setdefault(t.study_uid, []).append(t)
-        self.ledger.put([replace(self.todo[uid], state=RUNNING, output=study_key(ts[0]),
-                                 subject_id=ts[0].subject.subject_id)
-                         for uid, ts in by_study.items()])
-        total = sum(map(len, by_study.values()))
-        size = max(1, min(MAX_CHUNK, math.ceil(total / (self.workers.slots * 4))))
-        chunks: list[list[Task]] = []
-        of_study: dict[str, list[int]] = {}
-        for uid, ts in by_study.items():
-            of_study[uid] = list(range(len(chunks), len(chunks) + math.ceil(len(ts) / size)))
-            chunks += [ts[i:i + size] for i in range(0, len(ts), size)]
+    def __call__(self, tasks: Iterator[Task], total: int) -> Iterator[Outcome]:
+        files = sum(e.inputs.files for e in self.todo.values())
+        size = max(1, min(MAX_CHUNK, math.ceil(files / (self.workers.slots * AHEAD))))
+        studies: dict[str, list[Task]] = {}  # by study, from its first chunk out until finished
+        expected: dict[str, int] = {}  # chunks per study
         results: dict[int, list[Outcome]] = {}  # until yielded, in task order
         back: dict[str, dict[int, list[Outcome]]] = {}  # by study, until it is finished
-        new_uids: dict[str, str] = {}
         failures: dict[str, str] = {}
         following = 0
-        with progress_bar(total=total, desc="de-identify", unit="file",
+        chunks = self._chunks(tasks, size, studies, expected)
+        with progress_bar(total=files, desc="de-identify", unit="file",
                           enabled=self.progress) as bar:
-            for index, result, error in completions(self.workers.executor, process_chunk, chunks,
-                                                      AHEAD * self.workers.slots):
-                chunk = chunks[index]
+            for index, chunk, result, error in completions(self.workers.executor, process_chunk,
+                                                             chunks, AHEAD * self.workers.slots):
                 uid = chunk[0].study_uid
                 if error is not None:
                     if is_broken(error) and self.broken is None:
                         self.broken = error
                     reason = f"{WORKER_FAILED}: {without_source(describe(error), self.source)}"
                     failures.setdefault(uid, reason)
-                    results[index] = [Outcome(t.source, uid, "quarantined", None, reason)
-                                      for t in chunk]
-                else:
-                    results[index] = [shared(o, t, new_uids) for t, (o, _) in zip(chunk, result)]
-                    self.checksums.update((t.output, d) for t, (_, d) in zip(chunk, result) if d)
+                    result = [Outcome(t.source, uid, "quarantined", None, reason) for t in chunk]
+                results[index] = result
                 bar.update(len(chunk))
-                back.setdefault(uid, {})[index] = results[index]
-                if len(back[uid]) == len(of_study[uid]):
-                    outcomes = [o for i in of_study.pop(uid) for o in back[uid].pop(i)]
-                    del back[uid]
-                    self._finish(uid, by_study.pop(uid), outcomes, failures.get(uid))
+                back.setdefault(uid, {})[index] = result
+                if len(back[uid]) == expected[uid]:
+                    done = back.pop(uid)
+                    outcomes = [o for i in sorted(done) for o in done[i]]
+                    self._finish(uid, studies.pop(uid), outcomes, failures.pop(uid, None))
                 while following in results:
                     yield from results.pop(following)
                     following += 1
+
+    def _chunks(self, tasks: Iterator[Task], size: int, studies: dict[str, list[Task]],
+                expected: dict[str, int]) -> Iterator[list[Task]]:
+        """The tasks of the studies to do in chunks of one study, taken as they are needed.
+
+        Each study is marked running in the ledger before its first chunk goes out.
+        """
+        for uid, group in groupby(tasks, key=lambda t: t.study_uid):
+            if uid not in self.todo:
+                continue
+            studies[uid] = group = list(group)
+            expected[uid] = math.ceil(len(group) / size)
+            self.ledger.put([replace(self.todo[uid], state=RUNNING, output=study_key(group[0]),
+                                     subject_id=group[0].subject.subject_id)])
+            for i in range(0, len(group), size):
+                yield group[i:i + size]
 
     def _finish(self, uid: str, tasks: list[Task], outcomes: list[Outcome],
                 failure: str | None) -> None:
@@ -156,15 +145,14 @@ class StudyDispatcher:
         if failure:
             entry = replace(entry, state=FAILED, detail=failure)
         else:
-            report = Report(self.profile.name, self.profile.hash, str(tasks[0].job.out),
-                            str(tasks[0].job.quarantine), outcomes=outcomes)
-            summarise(report, tasks, self.profile, self.store)
-            row = report.studies[0]
+            tally = Tally(Path(tasks[0].job.out), self.profile, self.store)
+            tally.note(tasks[0])
+            for outcome in outcomes:
+                tally.add(outcome)
+            row = tally.close()[uid]
             entry = replace(entry, state=row["state"], quarantined=row["quarantined"],
                             deidentified=row["written"] + row["unchanged"],
-                            detail=row["reasons"],
-                            outputs_digest=outputs_digest(self.checksums,
-                                                          [t.output for t in tasks]))
+                            detail=row["reasons"], outputs_digest=outputs_digest(outcomes))
         self.entries[uid] = entry
         self.ledger.put([entry])
         self.on_study(entry, outcomes)

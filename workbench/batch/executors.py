@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import multiprocessing
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, CancelledError, Executor, \
     Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 from ..progress import progress_bar
 
@@ -135,60 +134,62 @@ def is_broken(exc: BaseException) -> bool:
     return isinstance(exc, (BrokenExecutor, CancelledError))
 
 
-def completions(executor: Executor | None, fn: Callable, chunks: Sequence, ahead: int
-                ) -> Iterator[tuple[int, Any, Exception | None]]:
-    """Run ``fn`` on every chunk; yield ``(index, result, error)`` as each completes.
+def completions(executor: Executor | None, fn: Callable, chunks: Iterable, ahead: int
+                ) -> Iterator[tuple[int, Any, Any, Exception | None]]:
+    """Run ``fn`` on every chunk; yield ``(index, chunk, result, error)`` as each completes.
 
     Without an executor the chunks run here, one after the other. With one, at
-    most ``ahead`` chunks are out at a time: the executor (a Dask scheduler
-    holds every task it is given) and this process hold those only, whatever
-    the size of the delivery.
+    most ``ahead`` chunks are out at a time, and ``chunks`` is read only as they
+    come back: the executor (a Dask scheduler holds every task it is given) and
+    this process hold those only, whatever the size of the delivery.
     """
     if executor is None:
         for index, chunk in enumerate(chunks):
             try:
                 result = fn(chunk)
             except Exception as exc:
-                yield index, None, exc
+                yield index, chunk, None, exc
                 continue
-            yield index, result, None
+            yield index, chunk, result, None
         return
-    waiting = deque(range(len(chunks)))
-    futures: dict[Future, int] = {}
+    waiting = enumerate(chunks)
+    futures: dict[Future, tuple[int, Any]] = {}
     try:
-        while waiting or futures:
-            while waiting and len(futures) < max(1, ahead):
-                index = waiting.popleft()
+        while True:
+            while len(futures) < max(1, ahead) and (item := next(waiting, None)) is not None:
                 try:
-                    futures[executor.submit(fn, chunks[index])] = index
+                    futures[executor.submit(fn, item[1])] = item
                 except Exception as exc:  # the executor is gone
-                    yield index, None, exc
+                    yield *item, None, exc
             if not futures:
-                continue
+                return
             for future in wait(futures, return_when=FIRST_COMPLETED).done:
-                index = futures.pop(future)  # a result is let go as soon as it is taken
+                index, chunk = futures.pop(future)  # a result is let go as soon as it is taken
                 try:
                     result = future.result()
                 except Exception as exc:
-                    yield index, None, exc
+                    yield index, chunk, None, exc
                     continue
-                yield index, result, None
+                yield index, chunk, result, None
     finally:
         for future in futures:
             future.cancel()
 
 
-def run_chunks(executor: Executor | None, fn: Callable, chunks: Sequence, ahead: int, desc: str,
-               progress: bool, sizes: Sequence[int]) -> Iterator[tuple[int, Any]]:
-    """Like :func:`completions`, in chunk order; the first failure raises :class:`BatchError`."""
+def run_chunks(executor: Executor | None, fn: Callable, chunks: Iterable, ahead: int, desc: str,
+               progress: bool, total: int) -> Iterator[tuple[int, Any]]:
+    """Like :func:`completions`, in chunk order; the first failure raises :class:`BatchError`.
+
+    ``total`` is the number of items in all chunks together (for the progress bar).
+    """
     pending: dict[int, Any] = {}
     following = 0
-    with progress_bar(total=sum(sizes), desc=desc, unit="file", enabled=progress) as bar:
-        for index, result, error in completions(executor, fn, chunks, ahead):
+    with progress_bar(total=total, desc=desc, unit="file", enabled=progress) as bar:
+        for index, chunk, result, error in completions(executor, fn, chunks, ahead):
             if error is not None:
                 raise BatchError(f"the {desc} stopped: {describe(error)}; nothing was "
                                  "written yet; fix the cause and run the batch again.")
-            bar.update(sizes[index])
+            bar.update(len(chunk))
             pending[index] = result
             while following in pending:
                 yield following, pending.pop(following)

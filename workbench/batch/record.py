@@ -2,9 +2,11 @@
 
 ``runs/<trial>/<UTC timestamp>_<id>/`` holds the executed notebook and its HTML
 copy (written by :func:`workbench.batch.notebook.run_notebook`), ``studies.csv``
-(one row per study: state, files, quarantined, pushed), ``totals.csv`` and
-``manifest.json`` (inputs by hash, output checksums, package versions, git
-commit, profile hash, parameters without secrets). While a batch runs,
+(one row per study: state, files, quarantined, pushed), ``totals.csv``,
+``checksums.csv`` (the SHA-256 of every source file, by study, and of every
+output) and ``manifest.json`` (inputs by hash, output digests, package versions,
+git commit, profile hash, parameters without secrets, the SHA-256 of
+``checksums.csv``). While a batch runs,
 ``studies.csv`` grows by one row per finished study and the manifest says
 ``running``, so a killed batch still shows how far it got.
 """
@@ -12,6 +14,7 @@ commit, profile hash, parameters without secrets). While a batch runs,
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -24,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..deid.files import sha256_file
 from ..deid.run import safe_name
 from .executors import BatchError
 
@@ -59,6 +63,7 @@ class StudyRow:
 
 
 COLUMNS = [f.name for f in fields(StudyRow)]
+CHECKSUM_COLUMNS = ["role", "study_ref", "name", "sha256"]
 
 
 def utc_now() -> str:
@@ -112,17 +117,21 @@ def scrub(folder: Path, identities: Iterable[str]) -> int:
     for path in sorted(folder.iterdir()):
         if path.suffix not in TEXT_SUFFIXES or not path.is_file():
             continue
-        before = cleaner.found
-        text = path.read_text(encoding="utf-8")
         if path.suffix in (".json", ".ipynb"):
+            text = path.read_text(encoding="utf-8")
             if not any(cleaner.hits(json.loads(m[0])) for m in JSON_STRING.finditer(text)):
                 continue  # looked at string by string: a large manifest is not parsed whole
             doc = cleaner.walk(json.loads(text))
-            text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        else:
-            text = cleaner.clean(text)
-        if cleaner.found != before:
-            _write_text(path, text)
+            _write_text(path, json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        else:  # line by line: a long checksums file is never read whole
+            with open(path, encoding="utf-8", newline="") as f:
+                if not any(cleaner.hits(line) for line in f):
+                    continue
+            tmp = path.with_name(f".{path.name}.partial")
+            with open(path, encoding="utf-8", newline="") as f, \
+                    open(tmp, "w", encoding="utf-8", newline="") as out:
+                out.writelines(map(cleaner.clean, f))
+            os.replace(tmp, path)
     return cleaner.found
 
 
@@ -195,6 +204,7 @@ class RunRecord:
         self.studies_csv = self.folder / "studies.csv"
         self.totals_csv = self.folder / "totals.csv"
         self.manifest_json = self.folder / "manifest.json"
+        self.checksums_csv = self.folder / "checksums.csv"
 
     @property
     def run_id(self) -> str:
@@ -213,6 +223,28 @@ class RunRecord:
             csv.DictWriter(f, COLUMNS).writerow(asdict(row))
             f.flush()
 
+    def write_checksums(self, rows: Iterable[tuple[str, str, str, str]]) -> dict[str, Any]:
+        """Write ``checksums.csv`` row by row; return the outputs' count and digest.
+
+        ``rows`` are ``(role, study reference, name, SHA-256)``: role ``source``
+        (a study's file, unnamed: source paths may name the patient), ``other
+        source`` (a file that is not an image; its kind as name) or ``output``
+        (named by its path in the output folder, in path order). The digest is
+        the SHA-256 over the outputs' ``<path> <sha256>`` lines.
+        """
+        digest, outputs = hashlib.sha256(), 0
+        tmp = self.checksums_csv.with_name(f".{self.checksums_csv.name}.partial")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(CHECKSUM_COLUMNS)
+            for row in rows:
+                writer.writerow(row)
+                if row[0] == "output":
+                    digest.update(f"{row[2]} {row[3]}\n".encode())
+                    outputs += 1
+        os.replace(tmp, self.checksums_csv)
+        return {"written_or_confirmed_now": outputs, "digest": digest.hexdigest()}
+
     def finish(self, rows: list[StudyRow], identities: Iterable[str], **fields_: Any) -> None:
         """Write the final ``studies.csv``, ``totals.csv`` and manifest; scrub them."""
         self.manifest.update(fields_)
@@ -226,7 +258,10 @@ class RunRecord:
         removed = scrub(self.folder, identities)
         if removed:
             self.manifest["identity_removed_from_record"] = removed
-            self.save_manifest()
+        if self.checksums_csv.exists():
+            self.manifest["checksums"] = {"file": self.checksums_csv.name,
+                                          "sha256": sha256_file(self.checksums_csv)}
+        self.save_manifest()
 
     def save_manifest(self) -> None:
         _write_text(self.manifest_json, json.dumps(self.manifest, indent=1, sort_keys=True,

@@ -11,15 +11,14 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 
+from ..deid.delivery import INSTANCE
 from ..deid.pseudonyms import Lookup
 from ..deid.run import Outcome, Report, deidentify_delivery
 from ..store import Store
@@ -156,7 +155,7 @@ def run_batch(settings: BatchSettings, *, store: Store | None = None,
                     settings.source, settings.output, profile, store=store, secret=run.secret,
                     lookup=settings.lookup or None, site=settings.site or None,
                     workers=workers.slots, resume=True, executor=workers.executor,
-                    progress=False, headers=run.survey.take_headers(),
+                    progress=False, headers=run.survey.delivery,
                     dispatch=dispatcher)
                 run.settle(todo)
                 if dispatcher.broken is not None:
@@ -223,22 +222,17 @@ class _Run:
 
     def settle(self, todo: dict[str, Entry]) -> None:
         """Final entries of the studies done now, counting files quarantined while planning."""
-        by_study: dict[str, list[Outcome]] = defaultdict(list)
-        for o in self.report.outcomes:
-            by_study[o.study_uid].append(o)
         changed = []
         for uid, entry in todo.items():
             entry = self.dispatcher.entries.get(uid, entry)
             if entry.state == FAILED:
                 continue
-            outcomes = by_study.get(uid, [])
-            held = [o for o in outcomes if o.state == "quarantined"]
-            kinds = sorted({(o.reason or "").split(":", 1)[0] for o in held})
+            row = self.report.by_study.get(uid)
+            held = row["quarantined"] if row else 0
             settled = replace(
-                entry, state=QUARANTINED if held else VERIFIED if outcomes else NOT_SELECTED,
-                deidentified=sum(o.state in DONE_FILES for o in outcomes),
-                quarantined=len(held),
-                detail="; ".join(kinds) if held else "" if outcomes else
+                entry, state=QUARANTINED if held else VERIFIED if row else NOT_SELECTED,
+                deidentified=row["written"] + row["unchanged"] if row else 0, quarantined=held,
+                detail=row["reasons"] if held else "" if row else
                 "no series selected by the profile")
             if settled != entry or entry.state == RUNNING:
                 changed.append(settled)
@@ -278,12 +272,10 @@ class _Run:
     def _inputs(self) -> dict:
         if self.survey is None:
             return {}
-        found: dict = {"studies": {}, "other_files": {}}
-        for uid, study in self.survey.studies.items():
-            found["studies"][study_ref(self.secret, uid)] = {
-                "files": len(study.digests), "sources": study.sources_digest(),
-                "file_sha256": sorted(study.digests)}
-        found["other_files"] = {k: sorted(v) for k, v in self.survey.other_files.items()}
+        found: dict = {"studies": {
+            study_ref(self.secret, uid): {"files": study.files, "sources": study.sources}
+            for uid, study in self.survey.studies.items()}}
+        found["other_files"] = dict(sorted(self.survey.other_files.items()))
         found["files"] = self.survey.files
         found["instances"] = self.survey.instances
         if self.settings.lookup:
@@ -291,12 +283,25 @@ class _Run:
         return found
 
     def _outputs(self) -> dict:
-        files = dict(sorted(self.dispatcher.checksums.items())) if self.dispatcher else {}
         studies = {study_ref(self.secret, uid): {"study": e.output, "digest": e.outputs_digest}
                    for uid, e in self.entries.items() if e.outputs_digest}
-        return {"written_or_confirmed_now": files, "studies": studies,
-                "digest": hashlib.sha256("".join(f"{k} {v}\n" for k, v in files.items())
-                                         .encode()).hexdigest()}
+        return {"studies": studies, **self.record.write_checksums(self._checksums())}
+
+    def _checksums(self) -> Iterator[tuple[str, str, str, str]]:
+        """``(role, study reference, name, SHA-256)`` of every source file and of every
+        output written or confirmed now, sorted (read from the delivery on disk)."""
+        if self.survey is None:
+            return
+        files = self.survey.delivery
+        files.db.create_function("study_ref", 1, lambda uid: study_ref(self.secret, uid),
+                                 deterministic=True)
+        yield from files.query(
+            "SELECT 'source', study_ref(study_uid), '', digest FROM files WHERE kind = ? "
+            "ORDER BY 2, 4", (INSTANCE,))
+        yield from files.query("SELECT 'other source', '', kind, digest FROM files "
+                               "WHERE kind != ? ORDER BY 3, 4", (INSTANCE,))
+        yield from files.query("SELECT 'output', study_ref(study_uid), output, digest "
+                               "FROM outcomes WHERE digest != '' ORDER BY 3")
 
     def result(self) -> BatchResult:
         return BatchResult(self.record.folder, self.status, self.message, self.rows, self.report)

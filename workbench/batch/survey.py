@@ -13,20 +13,18 @@ import json
 import re
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Iterator
 
 from ..catalog import Instance, Skipped, files_under, read_header
 from ..deid import files
+from ..deid.delivery import INSTANCE, Delivery
 from ..deid.pseudonyms import Lookup
 from ..profile import Profile
 from .executors import AHEAD, run_chunks
 from .ledger import Inputs
 
 CHUNK = 128
-#: Fields of a catalog record that repeat across a study's files: held once, not per file.
-REPEATED = ("sop_class", "study_uid", "series_uid", "modality", "patient_id", "patient_name",
-            "accession", "study_date", "study_description", "series_description")
 
 
 def sha256_file(path: str) -> str:
@@ -44,69 +42,71 @@ def survey_files(paths: list[str]) -> list[tuple[Instance | Skipped, str]]:
 
 @dataclass
 class Study:
-    """One source study: its files' digests and the keys it is looked up by."""
+    """One source study: its files, their digest, and the keys it is looked up by."""
 
     uid: str
-    digests: list[str] = field(default_factory=list)
+    files: int = 0
+    sources: str = ""  # SHA-256 over the sorted SHA-256 digests of its files
     patient_id: str = ""  # the first non-empty one among its files
     accession: str = ""
-
-    def sources_digest(self) -> str:
-        return hashlib.sha256("\n".join(sorted(self.digests)).encode()).hexdigest()
-
-    def add(self, instance: Instance, digest: str) -> None:
-        self.digests.append(digest)
-        self.patient_id = self.patient_id or instance.patient_id
-        self.accession = self.accession or instance.accession
 
 
 @dataclass
 class Survey:
-    """A delivery's studies and counts, and its catalog until the plan takes it.
+    """A delivery's files (on disk, in ``delivery``), its studies and counts."""
 
-    Per file, only the digests stay (the run record lists them); the catalog's
-    records are handed over once, by :meth:`take_headers`.
-    """
-
-    headers: list[Instance | Skipped] = field(default_factory=list)  # in file order
+    delivery: Delivery = field(default_factory=Delivery)
     studies: dict[str, Study] = field(default_factory=dict)
-    other_files: dict[str, list[str]] = field(default_factory=dict)  # kind -> digests
+    other_files: dict[str, int] = field(default_factory=dict)  # kind -> files
     files: int = 0
     instances: int = 0
     identities: set[str] = field(default_factory=set)  # see :func:`identities`
 
-    def take_headers(self) -> Iterator[Instance | Skipped]:
-        """The catalog, handed over once: the survey keeps none of it."""
-        headers, self.headers = self.headers, []
-        return iter(headers)
-
 
 def survey(src: Path, executor: Executor | None, slots: int, progress: bool) -> Survey:
     """Catalog and hash every file under ``src`` on ``executor`` (None: in this process)."""
-    paths = list(files_under(src))
-    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    paths = files_under(src)
+    chunks = iter(lambda: list(islice(paths, CHUNK)), [])
+    total = sum(1 for _ in files_under(src))
     found = Survey()
     patients: set[tuple[str, str]] = set()
-    known: dict[str, str] = {}
     for _, records in run_chunks(executor, survey_files, chunks, AHEAD * slots, "survey",
-                                 progress, [len(c) for c in chunks]):
-        for rec, digest in records:
-            found.headers.append(rec)
+                                 progress, total):
+        found.delivery.add_all(records)
+        for rec, _ in records:
             found.files += 1
             if isinstance(rec, Instance):
-                for name in REPEATED:
-                    value = getattr(rec, name)
-                    setattr(rec, name, known.setdefault(value, value))
                 found.instances += 1
-                found.studies.setdefault(rec.study_uid, Study(rec.study_uid)).add(rec, digest)
                 if rec.accession:
                     found.identities.add(rec.accession)
                 if (rec.patient_id, rec.patient_name) not in patients:
                     patients.add((rec.patient_id, rec.patient_name))
                     found.identities.update(identities(rec.patient_id, rec.patient_name))
             else:
-                found.other_files.setdefault(rec.kind, []).append(digest)
+                found.other_files[rec.kind] = found.other_files.get(rec.kind, 0) + 1
     found.identities = {s for s in found.identities if len(s) >= 3}
+    found.studies = _studies(found.delivery)
+    return found
+
+
+def _studies(delivery: Delivery) -> dict[str, Study]:
+    """The studies of a surveyed delivery, in the order their first files came."""
+    found: dict[str, Study] = {}
+    for uid, patient_id, accession in delivery.query(
+            "SELECT study_uid, patient_id, accession FROM files WHERE kind = ? ORDER BY n",
+            (INSTANCE,)):
+        study = found.get(uid) or found.setdefault(uid, Study(uid))
+        study.patient_id = study.patient_id or patient_id
+        study.accession = study.accession or accession
+    hashes = {}
+    for uid, digest in delivery.query("SELECT study_uid, digest FROM files WHERE kind = ? "
+                                      "ORDER BY study_uid, digest", (INSTANCE,)):
+        study = found[uid]
+        hashes.setdefault(uid, hashlib.sha256()).update(
+            (digest if not study.files else "\n" + digest).encode())
+        study.files += 1
+    for uid, h in hashes.items():
+        found[uid].sources = h.hexdigest()
     return found
 
 
@@ -116,7 +116,7 @@ def study_inputs(study: Study, profile: Profile, table: Lookup | None, site: str
     key = study.accession if by_accession else study.patient_id
     row = table.rows.get(key, {}) if table else {}
     blob = json.dumps({"row": row, "site": site}, sort_keys=True)
-    return Inputs(study.sources_digest(), len(study.digests), profile.hash,
+    return Inputs(study.sources, study.files, profile.hash,
                   hashlib.sha256(blob.encode()).hexdigest())
 
 

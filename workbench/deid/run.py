@@ -17,7 +17,7 @@ from collections import defaultdict
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .. import verify
 from ..catalog import Instance, Skipped, read_header, files_under
@@ -26,6 +26,7 @@ from ..profile import Profile, load_profile
 from ..select import Selector
 from ..store import Store
 from .dates import offset_days, shift_da
+from .delivery import BATCH, Delivery, Outcome
 from .engine import Engine, Subject, render
 from .files import output_bytes_equal, read_source, sha256_file, write_output
 from .pixels import pixel_review_reason
@@ -46,41 +47,36 @@ class Task:
 
 
 @dataclass
-class Outcome:
-    """What happened to one file."""
-
-    source: str
-    study_uid: str
-    state: str  # written | unchanged | quarantined
-    output: str | None = None
-    reason: str | None = None
-    study_uid_out: str = ""
-    sop_uid_out: str = ""
-    size: int = 0
-    mtime_ns: int = 0
-
-
-@dataclass
 class Report:
-    """The result of a run: per-file outcomes, skipped files and per-study rows."""
+    """The result of a run: per-study rows, skipped and duplicate files, and per-file outcomes.
+
+    The outcomes are kept in the run's :class:`~workbench.deid.delivery.Delivery`
+    (on disk), and read back when asked for.
+    """
 
     profile: str
     profile_hash: str
     out: str
     quarantine: str
-    outcomes: list[Outcome] = field(default_factory=list)
+    files: Delivery = field(default_factory=Delivery, repr=False)
     skipped: list[Skipped] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     studies: list[dict] = field(default_factory=list)
+    by_study: dict[str, dict] = field(default_factory=dict, repr=False)  # source UID -> row
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        """What happened to each file that was planned or quarantined."""
+        return list(self.files.outcomes())
 
     @property
     def quarantined(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.state == "quarantined"]
+        return list(self.files.outcomes("quarantined"))
 
     @property
     def exit_code(self) -> int:
         """0 when everything selected was de-identified and verified, else 2."""
-        return 2 if self.quarantined else 0
+        return 2 if next(self.files.outcomes("quarantined"), None) else 0
 
     def to_json(self) -> dict:
         return {"profile": self.profile, "profile_hash": self.profile_hash, "out": self.out,
@@ -190,8 +186,8 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
                         site: str | None = None, workers: int = 1, resume: bool = False,
                         quarantine: str | os.PathLike | None = None,
                         executor: Executor | None = None, progress: bool = True,
-                        headers: Iterable[Instance | Skipped] | None = None,
-                        dispatch: Callable[[list[Task]], Iterable[Outcome]] | None = None
+                        headers: Delivery | Iterable[Instance | Skipped] | None = None,
+                        dispatch: Callable[[Iterator[Task], int], Iterable[Outcome]] | None = None
                         ) -> Report:
     """De-identify every selected file under ``src`` into ``out``.
 
@@ -214,12 +210,14 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     executor
         Any ``concurrent.futures`` executor to use instead of a process pool.
     headers
-        The catalog of ``src`` when the caller has made it already (one
-        :func:`~workbench.catalog.read_header` record per file); ``src`` is not read again.
+        The catalog of ``src`` when the caller has made it already: one
+        :func:`~workbench.catalog.read_header` record per file, or a
+        :class:`~workbench.deid.delivery.Delivery` holding them; ``src`` is not read again.
     dispatch
-        Runs the planned tasks instead of ``map(process, tasks)`` and yields their
-        outcomes in task order; it may leave out tasks it need not run (a batch leaves
-        out the studies it has done), which then get no outcome.
+        Runs the planned tasks instead of ``map(process, tasks)``: called with the
+        tasks (an iterator, study by study) and their number, it yields their
+        outcomes in task order; it may leave out tasks it need not run (a batch
+        leaves out the studies it has done), which then get no outcome.
     """
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     src, out = Path(src).resolve(), Path(out).resolve()
@@ -238,11 +236,18 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     trial = profile.trial_key
     secret = secret or store.trial_secret(trial)
     table = Lookup.from_csv(lookup, profile.subject_id.get("key", "PatientID")) if lookup else None
-    report = Report(profile.name, profile.hash, str(out), str(quarantine))
+    files = headers if isinstance(headers, Delivery) else Delivery()
+    report = Report(profile.name, profile.hash, str(out), str(quarantine), files=files)
     store.audit(trial, "deid-start", {"profile": profile.name, "profile_hash": profile.hash,
                                       "workers": workers, "resume": resume})
 
     job = Job(str(profile.path), secret, str(out), str(quarantine))
+    tally = Tally(out, profile, store)
+
+    def record(outcome: Outcome) -> None:
+        files.add_outcome(outcome)
+        tally.add(outcome)
+
     own_pool = None
     if executor is None and workers > 1:
         own_pool = executor = ProcessPoolExecutor(workers)
@@ -253,17 +258,24 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     try:
         if headers is None:
             paths = list(files_under(src))
-            headers = _progress(mapper(read_header, paths), len(paths), "catalog", progress)
-        tasks = _plan(list(headers), profile, store, secret, table, site, report, job)
-        outcomes = dispatch(tasks) if dispatch is not None else mapper(process, tasks)
-        report.outcomes += list(_progress(outcomes, len(tasks), "de-identify", progress))
+            files.add_all((rec, "") for rec in _progress(mapper(read_header, paths), len(paths),
+                                                          "catalog", progress))
+        elif files is not headers:
+            files.add_all((rec, "") for rec in headers)
+        total, tasks = _plan(profile, store, secret, table, site, report, job, record)
+        tasks = map(tally.note, tasks)
+        outcomes = dispatch(tasks, total) if dispatch is not None else mapper(process, tasks)
+        for outcome in _progress(outcomes, total, "de-identify", progress):
+            record(outcome)
     finally:
         if own_pool is not None:
             own_pool.shutdown()
-    summarise(report, tasks, profile, store)
+    report.by_study = tally.close()
+    report.studies = sorted(report.by_study.values(), key=lambda r: (r["subject_id"], r["study"]))
     _write_reasons(report, quarantine)
-    store.audit(trial, "deid-end", {"files": len(report.outcomes),
-                                    "quarantined": len(report.quarantined),
+    done, held = files.query("SELECT count(*), count(CASE WHEN state = 'quarantined' THEN 1 END) "
+                             "FROM outcomes").fetchone()
+    store.audit(trial, "deid-end", {"files": done, "quarantined": held,
                                     "skipped": len(report.skipped)})
     return report
 
@@ -274,14 +286,23 @@ def _progress(it, total: int, desc: str, enabled: bool):
     return progress_bar(it, total=total, desc=desc, unit="file", enabled=enabled)
 
 
-def _plan(headers, profile: Profile, store: Store, secret: bytes, table: Lookup | None,
-          site: str | None, report: Report, job: Job) -> list[Task]:
+def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, site: str | None,
+          report: Report, job: Job, record: Callable[[Outcome], None]
+          ) -> tuple[int, Iterator[Task]]:
+    """Select, de-duplicate and link the delivery's files; the tasks come study by study.
+
+    Pseudonyms and date offsets are settled (and stored) here, before any task;
+    the tasks are made as they are taken, from the delivery's records of one
+    study at a time.
+    """
+    files = report.files
     selector = Selector(profile.select)
-    wanted: list[Instance] = []
-    for rec in headers:
+    wanted: list[int] = []
+    held: list[Outcome] = []
+    for n, rec in files.records():
         if isinstance(rec, Skipped):
             if rec.kind == "unreadable":
-                report.outcomes.append(Outcome(rec.path, "", "quarantined", None, rec.reason))
+                held.append(Outcome(rec.path, "", "quarantined", None, rec.reason))
             else:
                 report.skipped.append(rec)
             continue
@@ -289,16 +310,22 @@ def _plan(headers, profile: Profile, store: Store, secret: bytes, table: Lookup 
         if why:
             report.skipped.append(Skipped(rec.path, "not-selected", why))
         elif not rec.patient_id:
-            report.outcomes.append(Outcome(rec.path, rec.study_uid, "quarantined", None,
-                                           "no PatientID: the file cannot be linked to a subject; "
-                                           "fix it at the site or leave it out"))
+            held.append(Outcome(rec.path, rec.study_uid, "quarantined", None,
+                                "no PatientID: the file cannot be linked to a subject; "
+                                "fix it at the site or leave it out"))
         else:
-            wanted.append(rec)
-    wanted = _deduplicate(wanted, report)
+            wanted.append(n)
+    files.set_planned(wanted, True)
+    del wanted
+    held += _deduplicate(files, report)
 
-    key_field = profile.subject_id.get("key", "PatientID")
-    key_of = (lambda i: i.accession) if key_field == "AccessionNumber" else (lambda i: i.patient_id)
-    keys = {key_of(i): (i.patient_id, i.patient_name) for i in wanted}
+    by_accession = profile.subject_id.get("key", "PatientID") == "AccessionNumber"
+    keys: dict[str, tuple[str, str]] = {}
+    by_patient: dict[str, set[str]] = defaultdict(set)
+    for pid, name, accession in files.query(
+            "SELECT patient_id, patient_name, accession FROM files WHERE planned ORDER BY n"):
+        keys[accession if by_accession else pid] = (pid, name)
+        by_patient[pid].update(v for v in (pid, accession) if len(v) >= 3)
     base_values = {"site_id": site} if site else {}
     first_row = next(iter(table.rows.values()), {}) if table else {}
     if "site_id" not in base_values and "site_id" in first_row:
@@ -306,56 +333,58 @@ def _plan(headers, profile: Profile, store: Store, secret: bytes, table: Lookup 
     pseudonyms, missing = assign(profile, store, secret, keys, table, base_values)
     trial = profile.trial_key
     offsets = store.date_offsets(trial)
-    new_offsets = {}
     low, high = profile.date_range
-    for i in wanted:
-        if i.patient_id not in offsets and i.patient_id not in new_offsets:
-            new_offsets[i.patient_id] = offset_days(secret, i.patient_id, low, high)
+    new_offsets = {pid: offset_days(secret, pid, low, high) for pid in by_patient
+                   if pid not in offsets}
     store.add_date_offsets(trial, new_offsets)
     offsets.update(new_offsets)
+    if missing:
+        unlinked = [(n, path, uid, missing[accession if by_accession else pid]) for
+                    n, path, uid, pid, accession in files.query(
+                        "SELECT n, path, study_uid, patient_id, accession FROM files "
+                        "WHERE planned ORDER BY n")
+                    if (accession if by_accession else pid) in missing]
+        files.set_planned((n for n, *_ in unlinked), False)
+        held += [Outcome(path, uid, "quarantined", None, why) for _, path, uid, why in unlinked]
+    for outcome in held:
+        record(outcome)
+    total = files.query("SELECT count(*) FROM files WHERE planned").fetchone()[0]
 
-    by_patient: dict[str, set[str]] = defaultdict(set)
-    for i in wanted:
-        by_patient[i.patient_id].update(v for v in (i.patient_id, i.accession) if len(v) >= 3)
-    engine = Engine(profile, secret)
-    by_series: dict[str, list[Instance]] = defaultdict(list)
-    for i in wanted:
-        by_series[i.series_uid].append(i)
-    tasks: list[Task] = []
-    subjects: dict[str, Subject] = {}
-    study_dirs: dict[str, str] = {}
-    used_series_dirs: dict[tuple[str, str], str] = {}
-    for series_uid in sorted(by_series, key=engine.remap):
-        members = sorted(by_series[series_uid],
-                         key=lambda i: (i.instance_number is None, i.instance_number or 0,
-                                        engine.remap(i.sop_uid)))
-        head = members[0]
-        key = key_of(head)
-        if key in missing:
-            for i in members:
-                report.outcomes.append(Outcome(i.path, i.study_uid, "quarantined", None,
-                                               missing[key]))
-            continue
-        subject = subjects.get(head.study_uid)
-        if subject is None:
-            subject = subjects[head.study_uid] = _subject(
-                head, profile, pseudonyms[key], offsets[head.patient_id],
-                table.rows.get(key, {}) if table else {}, base_values, by_patient[head.patient_id],
-                engine)
-        sid = subject.subject_id
-        study_dir = study_dirs.setdefault(
-            head.study_uid, f"{subject.values['StudyDate'] or 'study'}_"
-                            f"{hashlib.sha1(engine.remap(head.study_uid).encode()).hexdigest()[:8]}")
-        series_dir = f"{head.modality or 'XX'}_{head.series_number if head.series_number is not None else 0}"
-        if used_series_dirs.setdefault((study_dir, series_dir), series_uid) != series_uid:
-            series_dir += "_" + hashlib.sha1(engine.remap(series_uid).encode()).hexdigest()[:6]
+    def tasks() -> Iterator[Task]:
+        engine = Engine(profile, secret)
         template = profile.output.get("file_name", "IMG{n:05d}.dcm")
-        for n, inst in enumerate(members, start=1):
-            name = safe_name(render(template, {**subject.values, "n": n,
-                                               "Modality": inst.modality}))
-            rel = f"{safe_name(sid)}/{study_dir}/{safe_name(series_dir)}/{name}"
-            tasks.append(Task(inst.path, rel, inst.study_uid, subject, job))
-    return tasks
+        used_series_dirs: dict[tuple[str, str], str] = {}
+        studies = [uid for (uid,) in files.query(
+            "SELECT DISTINCT study_uid FROM files WHERE planned")]
+        for study_uid in sorted(studies, key=engine.remap):
+            by_series: dict[str, list[Instance]] = defaultdict(list)
+            for i in list(files.instances("planned AND study_uid = ?", (study_uid,))):
+                by_series[i.series_uid].append(i)
+            subject = study_dir = None
+            for series_uid in sorted(by_series, key=engine.remap):
+                members = sorted(by_series.pop(series_uid),
+                                 key=lambda i: (i.instance_number is None, i.instance_number or 0,
+                                                engine.remap(i.sop_uid)))
+                head = members[0]
+                if subject is None:
+                    key = head.accession if by_accession else head.patient_id
+                    subject = _subject(head, profile, pseudonyms[key], offsets[head.patient_id],
+                                       table.rows.get(key, {}) if table else {}, base_values,
+                                       by_patient[head.patient_id], engine)
+                    study_dir = (f"{subject.values['StudyDate'] or 'study'}_"
+                                 f"{hashlib.sha1(engine.remap(study_uid).encode()).hexdigest()[:8]}")
+                series_dir = (f"{head.modality or 'XX'}_"
+                              f"{head.series_number if head.series_number is not None else 0}")
+                if used_series_dirs.setdefault((study_dir, series_dir), series_uid) != series_uid:
+                    series_dir += "_" + hashlib.sha1(engine.remap(series_uid).encode()).hexdigest()[:6]
+                for n, inst in enumerate(members, start=1):
+                    name = safe_name(render(template, {**subject.values, "n": n,
+                                                       "Modality": inst.modality}))
+                    rel = f"{safe_name(subject.subject_id)}/{study_dir}/{safe_name(series_dir)}/{name}"
+                    yield Task(inst.path, rel, inst.study_uid, subject, job)
+
+    files.query("CREATE INDEX IF NOT EXISTS files_by_study ON files (study_uid, planned)")
+    return total, tasks()
 
 
 def _subject(head: Instance, profile: Profile, sid: str, offset: int, row: dict, base: dict,
@@ -380,58 +409,80 @@ def _subject(head: Instance, profile: Profile, sid: str, offset: int, row: dict,
     return Subject(sid, offset, values, replacements)
 
 
-def _deduplicate(instances: list[Instance], report: Report) -> list[Instance]:
-    by_uid: dict[str, list[Instance]] = defaultdict(list)
-    for i in instances:
-        by_uid[i.sop_uid].append(i)
-    keep = []
-    for uid, group in by_uid.items():
-        if len(group) == 1:
-            keep.append(group[0])
-            continue
-        group.sort(key=lambda i: i.path)
-        digests = {sha256_file(i.path) for i in group}
+def _deduplicate(files: Delivery, report: Report) -> list[Outcome]:
+    """Keep one of identical copies of a SOP instance; quarantine differing ones."""
+    held = []
+    for (uid,) in files.query("SELECT sop_uid FROM files WHERE planned GROUP BY sop_uid "
+                              "HAVING count(*) > 1 ORDER BY min(n)").fetchall():
+        group = files.query("SELECT n, path, study_uid FROM files WHERE planned AND sop_uid = ? "
+                            "ORDER BY path", (uid,)).fetchall()
+        digests = {sha256_file(path) for _, path, _ in group}
         if len(digests) == 1:
-            keep.append(group[0])
-            report.duplicates += [(i.path, group[0].path) for i in group[1:]]
-        else:
-            for i in group:
-                report.outcomes.append(Outcome(
-                    i.path, i.study_uid, "quarantined", None,
-                    f"conflict: {len(group)} files share one SOP Instance UID with different "
-                    "content; decide which is right and remove the other from the source"))
-    return keep
-
-
-def summarise(report: Report, tasks: list[Task], profile: Profile, store: Store) -> None:
-    """Fill ``report.studies`` from the outcomes and record studies and verified outputs."""
-    subjects = {t.study_uid: t for t in tasks}
-    rows: dict[str, dict] = {}
-    for o in report.outcomes:
-        if not o.study_uid:
+            files.set_planned((n for n, *_ in group[1:]), False)
+            report.duplicates += [(path, group[0][1]) for _, path, _ in group[1:]]
             continue
-        t = subjects.get(o.study_uid)
-        row = rows.setdefault(o.study_uid, {
-            "subject_id": t.subject.subject_id if t else "",
-            "study": t.output.split("/")[1] if t else "(not planned)",
-            "files": 0, "written": 0, "unchanged": 0, "quarantined": 0, "reasons": set()})
+        files.set_planned((n for n, *_ in group), False)
+        held += [Outcome(path, study_uid, "quarantined", None,
+                         f"conflict: {len(group)} files share one SOP Instance UID with different "
+                         "content; decide which is right and remove the other from the source")
+                 for _, path, study_uid in group]
+    return held
+
+
+class Tally:
+    """Per-study rows of a run, counted as its outcomes come in.
+
+    Verified outputs are recorded in the store as they come (a transaction per
+    thousand); :meth:`close` records the studies and returns their rows.
+    """
+
+    def __init__(self, out: Path, profile: Profile, store: Store) -> None:
+        self.out, self.profile, self.store = out, profile, store
+        self.planned: dict[str, tuple[str, str]] = {}  # study UID -> (subject ID, study folder)
+        self.rows: dict[str, dict] = {}
+        self.new_uids: dict[str, str] = {}
+        self.outputs: list[tuple] = []
+
+    def note(self, task: Task) -> Task:
+        """Take a planned task's study (its subject and folder); returns the task."""
+        if task.study_uid not in self.planned:
+            self.planned[task.study_uid] = (task.subject.subject_id, task.output.split("/")[1])
+        return task
+
+    def add(self, o: Outcome) -> None:
+        if not o.study_uid:
+            return
+        row = self.rows.setdefault(o.study_uid, {"files": 0, "written": 0, "unchanged": 0,
+                                                 "quarantined": 0, "reasons": set()})
         row["files"] += 1
         row[o.state] += 1
         if o.state == "quarantined":
             row["reasons"].add(_reason_kind(o.reason or ""))
-    out = Path(report.out)
-    done = [o for o in report.outcomes if o.state in ("written", "unchanged")]
-    new_uids = {o.study_uid: o.study_uid_out for o in done}
-    store.record_outputs(profile.trial_key, profile.hash, [
-        (out / o.output, o.study_uid_out, o.sop_uid_out, subjects[o.study_uid].subject.subject_id,
-         o.size, o.mtime_ns) for o in done])
-    for row in rows.values():
-        row["state"] = "quarantined" if row["quarantined"] else "verified"
-        row["reasons"] = "; ".join(sorted(row.pop("reasons")))
-    store.set_studies(profile.trial_key, [
-        (uid, new_uids.get(uid, ""), row["subject_id"], row["state"], row["files"],
-         row["quarantined"], row["reasons"], profile.hash) for uid, row in rows.items()])
-    report.studies = sorted(rows.values(), key=lambda r: (r["subject_id"], r["study"]))
+            return
+        self.new_uids[o.study_uid] = o.study_uid_out
+        self.outputs.append((os.path.join(self.out, o.output), o.study_uid_out, o.sop_uid_out,
+                             self.planned[o.study_uid][0], o.size, o.mtime_ns))
+        if len(self.outputs) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.store.record_outputs(self.profile.trial_key, self.profile.hash, self.outputs)
+        self.outputs = []
+
+    def close(self) -> dict[str, dict]:
+        """Record the outputs left and every study's state; the rows by source study UID."""
+        self._flush()
+        found = {}
+        for uid, counts in self.rows.items():
+            subject_id, study = self.planned.get(uid, ("", "(not planned)"))
+            reasons = counts.pop("reasons")
+            found[uid] = {"subject_id": subject_id, "study": study, **counts,
+                          "state": "quarantined" if counts["quarantined"] else "verified",
+                          "reasons": "; ".join(sorted(reasons))}
+        self.store.set_studies(self.profile.trial_key, [
+            (uid, self.new_uids.get(uid, ""), row["subject_id"], row["state"], row["files"],
+             row["quarantined"], row["reasons"], self.profile.hash) for uid, row in found.items()])
+        return found
 
 
 def _reason_kind(reason: str) -> str:
