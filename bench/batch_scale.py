@@ -7,8 +7,9 @@ record) over each with the ps315-basic profile, each run in a fresh process:
 
 * ``pool``  a ``ProcessPoolExecutor`` with 1 or 2 workers,
 * ``dask``  a Dask ``LocalCluster`` (processes, one thread each) with 1 or 2 workers,
-  started without Dask's ``MALLOC_TRIM_THRESHOLD_`` (README: on a multi-machine
-  Dask cluster), so its workers allocate memory as the pool's do.
+  configured as the README says for a multi-machine cluster: without Dask's
+  ``MALLOC_TRIM_THRESHOLD_`` (its workers allocate memory as the pool's do) and with
+  no log of the messages it sent.
 
 Prints files per second, parallel efficiency (time with 1 worker / (2 x time with
 2)), CPU time per file, peak memory, the CPU the rest of the machine used meanwhile
@@ -107,7 +108,10 @@ def one(kind: str, workers: int, src: Path, work: Path) -> dict:
         import dask
         from distributed import LocalCluster
 
-        with dask.config.set({TRIM: None}):  # glibc's own allocator thresholds, as the pool's
+        from workbench.batch.executors import SENT_LOG
+
+        # glibc's own allocator thresholds, as the pool's; no log of sent messages (README)
+        with dask.config.set({TRIM: None, SENT_LOG: 0}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", host="127.0.0.1")
         settings = BatchSettings(**{**settings.__dict__, "scheduler": cluster.scheduler_address})
