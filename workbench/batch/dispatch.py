@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from dataclasses import replace
 from itertools import groupby
@@ -40,7 +41,7 @@ def process_chunk(tasks: list[Task]) -> list[Outcome]:
     for task in tasks:
         outcome = process(task)
         if outcome.state in DONE_FILES:
-            outcome.digest = sha256_file(str(Path(task.job.out) / task.output))
+            outcome.digest = sha256_file(os.path.join(task.job.out, task.output))
         found.append(outcome)
     return found
 

@@ -9,13 +9,13 @@ ever looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 from io import BytesIO
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -78,10 +78,10 @@ def _pixels_end_file(fp, start: int, size: int, implicit: bool) -> bool:
     return fp.tell() + length == size
 
 
-def output_bytes_equal(path: Path, header: bytes, source: Source) -> bool:
+def output_bytes_equal(path: str | os.PathLike, header: bytes, source: Source) -> bool:
     """True when ``path`` already holds exactly this output."""
     tail = source.tail[1] if source.tail else 0
-    if path.stat().st_size != len(header) + tail:
+    if os.stat(path).st_size != len(header) + tail:
         return False
     with open(path, "rb") as out:
         if out.read(len(header)) != header:
@@ -93,12 +93,17 @@ def output_bytes_equal(path: Path, header: bytes, source: Source) -> bool:
             return out.read() == src.read(tail)
 
 
-def write_output(path: Path, header: bytes, source: Source | None = None) -> None:
-    """Write ``header`` (plus the source's pixel element) to ``path`` atomically."""
-    tmp = path.with_name(f".{path.name}.partial")
+def write_output(path: str | os.PathLike, header: bytes, source: Source | None = None) -> None:
+    """Write ``header`` (plus the source's pixel element) to ``path`` atomically.
+
+    Paths are handled as strings: pathlib interns every part of every path it
+    parses, which a worker writing thousands of files pays in time and memory.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.partial")
     try:
-        if not path.parent.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
         with open(tmp, "wb") as out:
             out.write(header)
             if source is not None and source.tail:
@@ -109,7 +114,8 @@ def write_output(path: Path, header: bytes, source: Source | None = None) -> Non
                     raise OSError(f"{source.path} changed while it was being copied")
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise WorkbenchError(
             f"cannot write {path}: {exc.strerror or exc}. Free disk space or fix the folder's "
             "permissions, then re-run with --resume; files already written are complete.") from exc

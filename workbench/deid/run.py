@@ -150,8 +150,8 @@ def _process(task: Task) -> Outcome:
         return _quarantine_output(task, header, source, "verification failed: " + "; ".join(problems))
     if review:
         return _quarantine_output(task, header, source, f"needs pixel review: {review}")
-    target = Path(task.job.out) / task.output
-    if target.exists():
+    target = os.path.join(task.job.out, task.output)  # a str: see write_output
+    if os.path.exists(target):
         if output_bytes_equal(target, header, source):
             return _outcome(task, "unchanged", target, uids)
         return _quarantine_output(task, header, source, "the output folder already holds a "
@@ -160,19 +160,19 @@ def _process(task: Task) -> Outcome:
     return _outcome(task, "written", target, uids)
 
 
-def _outcome(task: Task, state: str, target: Path, uids: tuple[str, str]) -> Outcome:
-    st = target.stat()
+def _outcome(task: Task, state: str, target: str, uids: tuple[str, str]) -> Outcome:
+    st = os.stat(target)
     return Outcome(task.source, task.study_uid, state, task.output, None,
                    study_uid_out=uids[0], sop_uid_out=uids[1], size=st.st_size,
                    mtime_ns=st.st_mtime_ns)
 
 
 def _quarantine_output(task: Task, header: bytes, source, reason: str) -> Outcome:
-    target = Path(task.job.quarantine) / task.output
+    target = os.path.join(task.job.quarantine, task.output)
     write_output(target, header, source)
-    write_output(target.with_suffix(".reason.json"),
+    write_output(os.path.splitext(target)[0] + ".reason.json",
                  json.dumps({"output": task.output, "reason": reason}, indent=1).encode())
-    return Outcome(task.source, task.study_uid, "quarantined", str(target), reason)
+    return Outcome(task.source, task.study_uid, "quarantined", target, reason)
 
 
 def _quarantine_input(task: Task, reason: str) -> Outcome:
