@@ -153,7 +153,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--data", help="folder for the deliveries, kept (default: temporary)")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per configuration; the fastest counts (the machine is shared)")
+                        help="rounds over every configuration; the fastest run of each counts "
+                             "(the machine is shared)")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -170,15 +171,18 @@ def main() -> None:
     try:
         for size in args.sizes:
             src = delivery(data, size)
-            for kind in ("pool", "dask"):
-                for workers in (1, 2):
-                    work = data / f"run-{size}-{kind}-{workers}"
-                    runs = []
-                    for _ in range(args.repeat):
+            runs: dict[tuple[str, int], list[dict]] = {}
+            for _ in range(args.repeat):  # rounds over every configuration, not runs in a row
+                for kind in ("pool", "dask"):
+                    for workers in (1, 2):
+                        work = data / f"run-{size}-{kind}-{workers}"
                         shutil.rmtree(work, ignore_errors=True)
-                        runs.append(measure(kind, workers, src, work))
+                        os.sync()  # the previous run's writes are not flushed during this one
+                        runs.setdefault((kind, workers), []).append(
+                            measure(kind, workers, src, work))
                         shutil.rmtree(work, ignore_errors=True)
-                    results[size, kind, workers] = min(runs, key=lambda r: r["seconds"])
+            for (kind, workers), found in runs.items():
+                results[size, kind, workers] = min(found, key=lambda r: r["seconds"])
     finally:
         if not args.data:
             shutil.rmtree(data, ignore_errors=True)
