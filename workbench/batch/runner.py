@@ -22,7 +22,7 @@ from ..deid.delivery import INSTANCE
 from ..deid.pseudonyms import Lookup
 from ..deid.run import Outcome, Report, deidentify_delivery
 from ..store import Store
-from .dispatch import DONE_FILES, StudyDispatcher, without_source
+from .dispatch import StudyDispatcher, without_source
 from .executors import BatchError, describe, open_workers
 from .ledger import FAILED, NOT_SELECTED, QUARANTINED, RUNNING, VERIFIED, Entry, Ledger
 from .plan import RETRY, Decision, decide, move_away, remove_partials, superseded_folder
