@@ -3,7 +3,10 @@
 Each file's catalog record (and, in a batch, its SHA-256), and later what
 happened to it, go into a private temporary SQLite database that is deleted
 when the run lets go of it. The coordinator reads them back study by study, so
-its memory does not grow with the number of files in a delivery.
+its memory does not grow with the number of files in a delivery. The records
+hold source paths and patient names: SQLite keeps them in memory up to a small
+cache and beyond it in a temporary file that has no name (on Unix it is
+unlinked as soon as it is opened), so nothing is left behind after a crash.
 """
 
 from __future__ import annotations
