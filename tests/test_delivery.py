@@ -16,7 +16,8 @@ def test_records_and_outcomes_come_back_as_they_went_in(bad_delivery):
     records = [read_header(p) for p in files_under(bad_delivery.delivery)]
     assert {type(r) for r in records} == {Instance, Skipped}
     assert any(not r.patient_name.isascii() for r in records if isinstance(r, Instance))
-    files = Delivery(records)
+    files = Delivery()
+    files.add_all((r, "") for r in records)
     assert [r for _, r in files.records()] == records
     assert list(files.instances()) == [r for r in records if isinstance(r, Instance)]
     outcomes = [Outcome("/a", "1.2", "written", "S/x/IMG1.dcm", None, "2.25.1", "2.25.2", 10, 7,

@@ -21,11 +21,12 @@ import platform
 import re
 import secrets
 import subprocess
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, TextIO
 
 from ..deid.files import sha256_file
 from ..deid.run import safe_name
@@ -127,11 +128,9 @@ def scrub(folder: Path, identities: Iterable[str]) -> int:
             with open(path, encoding="utf-8", newline="") as f:
                 if not any(cleaner.hits(line) for line in f):
                     continue
-            tmp = path.with_name(f".{path.name}.partial")
-            with open(path, encoding="utf-8", newline="") as f, \
-                    open(tmp, "w", encoding="utf-8", newline="") as out:
+            with _replacing(path, newline="") as out, \
+                    open(path, encoding="utf-8", newline="") as f:
                 out.writelines(map(cleaner.clean, f))
-            os.replace(tmp, path)
     return cleaner.found
 
 
@@ -178,10 +177,18 @@ class _Cleaner:
         return value
 
 
-def _write_text(path: Path, text: str) -> None:
+@contextmanager
+def _replacing(path: Path, newline: str | None = None) -> Iterator[TextIO]:
+    """A text file written under a temporary name that replaces ``path`` once complete."""
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", newline=newline, encoding="utf-8") as f:
+        yield f
     os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with _replacing(path) as f:
+        f.write(text)
 
 
 class RunRecord:
@@ -233,8 +240,7 @@ class RunRecord:
         the SHA-256 over the outputs' ``<path> <sha256>`` lines.
         """
         digest, outputs = hashlib.sha256(), 0
-        tmp = self.checksums_csv.with_name(f".{self.checksums_csv.name}.partial")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with _replacing(self.checksums_csv, newline="") as f:
             writer = csv.writer(f)
             writer.writerow(CHECKSUM_COLUMNS)
             for row in rows:
@@ -242,7 +248,6 @@ class RunRecord:
                 if row[0] == "output":
                     digest.update(f"{row[2]} {row[3]}\n".encode())
                     outputs += 1
-        os.replace(tmp, self.checksums_csv)
         return {"written_or_confirmed_now": outputs, "digest": digest.hexdigest()}
 
     def finish(self, rows: list[StudyRow], identities: Iterable[str], **fields_: Any) -> None:
@@ -269,12 +274,10 @@ class RunRecord:
 
     @staticmethod
     def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-        tmp = path.with_name(f".{path.name}.partial")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with _replacing(path, newline="") as f:
             writer = csv.DictWriter(f, columns)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
 
 
 def totals(rows: list[StudyRow]) -> dict[str, dict[str, int]]:

@@ -56,12 +56,12 @@ _outcome_values = attrgetter(*(f.name for f in fields(Outcome)))
 class Delivery:
     """The files of one run: catalog records in file order, then their outcomes."""
 
-    def __init__(self, records: Iterable[Instance | Skipped] = ()) -> None:
+    def __init__(self) -> None:
         self.db = sqlite3.connect("")  # a private database on disk, deleted when closed
-        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -256;" + SCHEMA)
+        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
+                              "PRAGMA cache_size = -256;" + SCHEMA)
         self._files: list[tuple] = []
         self._outcomes: list[tuple] = []
-        self.add_all((r, "") for r in records)
 
     # -- catalog -----------------------------------------------------------------------
     def add(self, record: Instance | Skipped, digest: str = "") -> None:
@@ -75,6 +75,7 @@ class Delivery:
             self._flush_files()
 
     def add_all(self, records: Iterable[tuple[Instance | Skipped, str]]) -> None:
+        """Add ``(record, SHA-256)`` pairs (the digest "" when not hashed), all stored on return."""
         for record, digest in records:
             self.add(record, digest)
         self._flush_files()
