@@ -217,7 +217,8 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
         Runs the planned tasks instead of ``map(process, tasks)``: called with the
         tasks (an iterator, study by study) and their number, it yields their
         outcomes in task order; it may leave out tasks it need not run (a batch
-        leaves out the studies it has done), which then get no outcome.
+        leaves out the studies it has done), which then get no outcome. It records
+        the verified outputs in the store itself (a batch, as each study finishes).
     """
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     src, out = Path(src).resolve(), Path(out).resolve()
@@ -242,7 +243,7 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
                                       "workers": workers, "resume": resume})
 
     job = Job(str(profile.path), secret, str(out), str(quarantine))
-    tally = Tally(out, profile, store)
+    tally = Tally(out, profile, store, outputs=dispatch is None)
 
     def record(outcome: Outcome) -> None:
         files.add_outcome(outcome)
@@ -433,11 +434,12 @@ class Tally:
     """Per-study rows of a run, counted as its outcomes come in.
 
     Verified outputs are recorded in the store as they come (a transaction per
-    thousand); :meth:`close` records the studies and returns their rows.
+    thousand) unless ``outputs`` is False (a batch records them study by study);
+    :meth:`close` records the studies and returns their rows.
     """
 
-    def __init__(self, out: Path, profile: Profile, store: Store) -> None:
-        self.out, self.profile, self.store = out, profile, store
+    def __init__(self, out: Path, profile: Profile, store: Store, outputs: bool = True) -> None:
+        self.out, self.profile, self.store, self.record_outputs = out, profile, store, outputs
         self.planned: dict[str, tuple[str, str]] = {}  # study UID -> (subject ID, study folder)
         self.rows: dict[str, dict] = {}
         self.new_uids: dict[str, str] = {}
@@ -460,13 +462,17 @@ class Tally:
             row["reasons"].add(_reason_kind(o.reason or ""))
             return
         self.new_uids[o.study_uid] = o.study_uid_out
+        if not self.record_outputs:
+            return
         self.outputs.append((os.path.join(self.out, o.output), o.study_uid_out, o.sop_uid_out,
                              self.planned[o.study_uid][0], o.size, o.mtime_ns))
         if len(self.outputs) >= BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        self.store.record_outputs(self.profile.trial_key, self.profile.hash, self.outputs)
+        if self.outputs:
+            self.store.record_outputs(self.profile.trial_key, self.profile.hash,
+                                      self.outputs)
         self.outputs = []
 
     def close(self) -> dict[str, dict]:
