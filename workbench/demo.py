@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from unittest import mock
 
 from .cli import print_report, with_pandas_wide
 from .deid.run import deidentify_delivery
@@ -64,21 +63,20 @@ def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = Fals
 
     _step(f"workbench sandbox --data {root / 'xnat'} --port 0 --user {USER}:... "
           f"--project {PROJECT}:{USER}")
-    login = {"XNAT_USER": USER, "XNAT_PASSWORD": PASSWORD}
-    with SandboxServer(root / "xnat", users={USER: PASSWORD}) as server, \
-            mock.patch.dict(os.environ, login):
+    with SandboxServer(root / "xnat", users={USER: PASSWORD}) as server:
         server.create_project(PROJECT, owner=USER)
         print(f"sandbox XNAT at {server.url} (a stand-in for demos, not a home for real data)")
 
         _step(f"workbench push {out} --profile {PROFILE} --xnat {server.url}")
-        result = push_studies(out, PROFILE, store=store, url=server.url, progress=progress)
+        result = push_studies(out, PROFILE, store=store, url=server.url,
+                              login=(USER, PASSWORD), progress=progress)
         with_pandas_wide()
         print(result.table.to_string(index=False))
         print(f"receipts: {result.receipt_csv} and {result.receipt_json.name}")
 
         _step(f"workbench listing --xnat {server.url} --project {PROJECT}   (read back from "
               "the server)")
-        listing = server_listing(server.url, PROJECT)
+        listing = server_listing(server.url, PROJECT, login=(USER, PASSWORD))
         print(listing.to_string(index=False))
     arrived = int(listing["files"].sum())
     sent = int(result.table["files"].sum())

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench.push import PushError
+from workbench.push.listing import server_listing
 
 from .conftest import COLLABORATOR, OWNER, PROJECT, connect, expected_holdings, holdings, imports
 
@@ -37,6 +38,19 @@ def test_netrc_login(push, xnat_server, output, monkeypatch, tmp_path):
     monkeypatch.setenv("NETRC", str(netrc))
     assert push().exit_code == 0
     assert holdings(xnat_server) == expected_holdings(output)
+
+
+def test_login_given_in_code_wins_over_environment(push, xnat_server, output, monkeypatch):
+    """A notebook can pass the login it asked for; the environment's login is not used."""
+    monkeypatch.setenv("XNAT_PASSWORD", "not-the-password")
+    with pytest.raises(PushError, match="refused the login of 'alice'"):
+        push(login=(OWNER[0], "also-wrong"))
+    assert imports(xnat_server) == []
+    assert push(login=OWNER).exit_code == 0
+    assert holdings(xnat_server) == expected_holdings(output)
+    listing = server_listing(xnat_server.url, PROJECT, login=OWNER)
+    held = holdings(xnat_server)
+    assert listing["files"].sum() == sum(n for scans in held.values() for n in scans.values())
 
 
 def test_unknown_project_fails_every_study_then_completes(push, xnat_server):

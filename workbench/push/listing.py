@@ -11,16 +11,18 @@ COLUMNS = ["subject", "session", "date", "study_uid", "scan", "modality", "descr
            "files", "megabytes"]
 
 
-def server_listing(url: str, project: str) -> pd.DataFrame:
+def server_listing(url: str, project: str, login: tuple[str, str] | None = None
+                   ) -> pd.DataFrame:
     """List the subjects, sessions and scans of ``project`` with their DICOM file counts.
 
-    Credentials come from ``XNAT_USER``/``XNAT_PASSWORD`` or ``~/.netrc`` as for a push.
+    ``login`` is ``(user, password)``; by default the credentials come from
+    ``XNAT_USER``/``XNAT_PASSWORD`` or ``~/.netrc`` as for a push.
 
     Examples
     --------
     >>> server_listing("http://127.0.0.1:8080", "ANIMATE")        # doctest: +SKIP
     """
-    user, password = credentials(url)
+    user, password = credentials(url, login)
     rows = []
     with xnat.connect(url, user=user, password=password, loglevel="ERROR") as session:
         if project not in session.projects:

@@ -141,14 +141,17 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
 
 
-def credentials(url: str) -> tuple[str, str]:
-    """Login and password for ``url`` from ``XNAT_USER``/``XNAT_PASSWORD`` or the netrc file.
+def credentials(url: str, login: tuple[str, str] | None = None) -> tuple[str, str]:
+    """Login and password for ``url``: ``login`` when given, else from
+    ``XNAT_USER``/``XNAT_PASSWORD`` or the netrc file.
 
     Raises
     ------
     PushError
         When neither source has credentials for the host.
     """
+    if login is not None:
+        return login
     user, password = os.environ.get("XNAT_USER"), os.environ.get("XNAT_PASSWORD")
     if user and password:
         return user, password
@@ -181,14 +184,15 @@ def _status(exc: Exception) -> tuple[int | None, str]:
 class _Server:
     """An xnatpy session that can log in again after a server restart or expiry."""
 
-    def __init__(self, url: str, timeout: tuple[float, float]) -> None:
-        self.url = url
+    def __init__(self, url: str, timeout: tuple[float, float],
+                 login: tuple[str, str] | None) -> None:
+        self.url, self.login = url, login
         self.shown = public_url(url)
         self.timeout = timeout
         self.session = self._connect(during_push=False)
 
     def _connect(self, during_push: bool) -> XNATSession:
-        user, password = credentials(self.url)
+        user, password = credentials(self.url, self.login)
         try:
             return xnat.connect(self.url, user=user, password=password, loglevel="ERROR",
                                 default_timeout=(self.timeout[0], 120.0))
@@ -278,6 +282,9 @@ class XnatPusher:
         The state database that verified the outputs.
     url, project, share_to
         Override the profile's server URL, project ID and share project.
+    login
+        ``(user, password)`` for the server (e.g. asked with ``getpass`` in a notebook);
+        by default from ``XNAT_USER``/``XNAT_PASSWORD`` or ``~/.netrc``. Never recorded.
     overwrite
         ``none``: never add to a session that existed before this push; ``append``:
         complete such a session (same StudyInstanceUID) with the missing files.
@@ -301,7 +308,8 @@ class XnatPusher:
 
     def __init__(self, out: str | os.PathLike, profile: str | os.PathLike | Profile, *,
                  store: Store, url: str | None = None, project: str | None = None,
-                 share_to: str | None = None, overwrite: str = "none",
+                 share_to: str | None = None, login: tuple[str, str] | None = None,
+                 overwrite: str = "none",
                  receipts: str | os.PathLike | None = None,
                  controller: PushController | None = None, progress: bool = True,
                  on_study: Callable[[StudyOutcome], None] | None = None,
@@ -331,6 +339,7 @@ class XnatPusher:
                             "choose a folder outside it.")
         self.store = store
         self.project, self.share_to, self.overwrite = project, share_to, overwrite
+        self.login = login
         self.controller = controller or PushController()
         self.progress, self.on_study = progress, on_study
         self.timeout, self.attempts = timeout, max(1, attempts)
@@ -363,7 +372,7 @@ class XnatPusher:
             studies = [s for s in studies if s.name in wanted]
         if not studies and only is None:
             raise PushError(f"no study folders in {self.out}; run workbench deid first.")
-        server = _Server(self.url, self.timeout)
+        server = _Server(self.url, self.timeout, self.login)
         header = {"server": server.shown, "profile": self.profile.name,
                   "profile_hash": self.profile.hash, "overwrite": self.overwrite,
                   "project": self.project or str(self.profile.trial.get("xnat_project")),
