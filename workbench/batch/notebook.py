@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,15 @@ class NotebookRun:
 
 
 def default_notebook() -> Path:
-    """``notebooks/20_batch_trial.ipynb`` of the checkout this package runs from."""
-    path = Path(__file__).resolve().parents[2] / "notebooks" / NOTEBOOK_NAME
-    if not path.is_file():
-        raise BatchError(f"the batch notebook {NOTEBOOK_NAME} is not beside this installation; "
-                         "pass --notebook with its path (notebooks/ in the source).")
-    return path
+    """The batch notebook: ``notebooks/`` of the source tree this package runs from,
+    else the copy installed with the package (``<prefix>/share/workbench/notebooks``)."""
+    for folder in (Path(__file__).resolve().parents[2] / "notebooks",
+                   Path(sysconfig.get_path("data")) / "share" / "workbench" / "notebooks"):
+        if (folder / NOTEBOOK_NAME).is_file():
+            return folder / NOTEBOOK_NAME
+    raise BatchError(f"the batch notebook {NOTEBOOK_NAME} is neither in a source tree nor "
+                     "installed with this package; pass --notebook with its path "
+                     "(notebooks/ in the source).")
 
 
 def parameter_types(notebook: Path) -> dict[str, str]:
