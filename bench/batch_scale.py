@@ -8,8 +8,8 @@ record) over each with the ps315-basic profile, each run in a fresh process:
 * ``pool``  a ``ProcessPoolExecutor`` with 1 or 2 workers,
 * ``dask``  a Dask ``LocalCluster`` (processes, one thread each) with 1 or 2 workers,
   configured as the README says for a multi-machine cluster: without Dask's
-  ``MALLOC_TRIM_THRESHOLD_`` (its workers allocate memory as the pool's do) and with
-  no log of the messages it sent.
+  ``MALLOC_TRIM_THRESHOLD_`` (its workers allocate memory as the pool's do), with
+  no log of the messages it sent, and without the workers' statistical profiler.
 
 Prints files per second, parallel efficiency (time with 1 worker / (2 x time with
 2)), CPU time per file, peak memory, the CPU the rest of the machine used meanwhile
@@ -51,6 +51,7 @@ PER_PATIENT = 100  # ct_slices=54 plus the 46 other objects of each example pati
 CT_SLICES = 54
 SECRET = b"batch-scale-benchmark-secret-0123456789"
 TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+PROFILER = "distributed.worker.profile.enabled"
 
 
 def peak_mb(pid: int | str = "self") -> float:
@@ -115,8 +116,9 @@ def one(kind: str, workers: int, src: Path, work: Path) -> dict:
 
         from workbench.batch.executors import SENT_LOG
 
-        # glibc's own allocator thresholds, as the pool's; no log of sent messages (README)
-        with dask.config.set({TRIM: None, SENT_LOG: 0}):
+        # glibc's own allocator thresholds, as the pool's; no log of sent messages; no
+        # sampling of the running tasks for the dashboard (README)
+        with dask.config.set({TRIM: None, SENT_LOG: 0, PROFILER: False}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", host="127.0.0.1")
         settings = BatchSettings(**{**settings.__dict__, "scheduler": cluster.scheduler_address})
