@@ -86,9 +86,7 @@ def get_value(ds: Dataset, keyword: str, default=None):
     """``ds.get(keyword, default)``, a single ASCII text or US value read straight from its bytes.
 
     pydicom's conversion of one element costs more than reading it; every
-    other value is still converted by pydicom (see :func:`decoded`). A
-    sequence is converted in ``ds``, as ``ds[keyword]`` does: whoever reads it
-    next (the identity checks, the engine's walk) reuses its items.
+    other value is still converted by pydicom (see :func:`decoded`).
     """
     tag = _tag(keyword)
     elem = ds.get_item(tag)
@@ -99,8 +97,6 @@ def get_value(ds: Dataset, keyword: str, default=None):
         return text
     if type(elem) is RawDataElement and elem.VR == "US" and elem.length == 2:
         return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
-    if elem.VR == "SQ":
-        return ds[tag].value
     return decoded(ds, tag, elem)
 
 
