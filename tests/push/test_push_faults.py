@@ -43,7 +43,7 @@ def test_netrc_login(push, xnat_server, output, monkeypatch, tmp_path):
 def test_login_given_in_code_wins_over_environment(push, xnat_server, output, monkeypatch):
     """A notebook can pass the login it asked for; the environment's login is not used."""
     monkeypatch.setenv("XNAT_PASSWORD", "not-the-password")
-    with pytest.raises(PushError, match="refused the login of 'alice'"):
+    with pytest.raises(PushError, match="refused the login of 'alice': check the login given"):
         push(login=(OWNER[0], "also-wrong"))
     assert imports(xnat_server) == []
     assert push(login=OWNER).exit_code == 0

@@ -197,8 +197,10 @@ class _Server:
             return xnat.connect(self.url, user=user, password=password, loglevel="ERROR",
                                 default_timeout=(self.timeout[0], 120.0))
         except XNATLoginFailedError:
+            where = ("the login given" if self.login
+                     else "XNAT_USER and XNAT_PASSWORD (or ~/.netrc)")
             raise PushError(f"XNAT at {self.shown} refused the login of {user!r}: check "
-                            "XNAT_USER and XNAT_PASSWORD (or ~/.netrc).") from None
+                            f"{where}.") from None
         except (requests.RequestException, XNATError) as exc:
             if during_push:
                 raise _Retry(f"cannot reach XNAT at {self.shown} ({type(exc).__name__})") from None
