@@ -188,7 +188,7 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     matcher = _text_matcher(identity.values)
     _walk(ds, "", (removed, removed_in_kept), kept_sequences, profile, matcher, identity, problems,
           kept=False)
-    encodings = tuple(convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"))
+    encodings = tuple(convert_encodings(get_value(ds, "SpecificCharacterSet") or "ISO_IR 6"))
     header = _header_bytes(data)
     needles = _byte_matcher(identity.values, encodings + ("ascii",))
     hit = _byte_hit(header.lower(), needles) if needles is not None else None

@@ -133,7 +133,8 @@ def _byte_scrubber(needles: tuple[str, ...], encodings: tuple[str, ...]):
 
 def _encodings(ds: Dataset) -> tuple[str, ...]:
     return tuple(dict.fromkeys(
-        [*convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6"), "ascii", "utf-8"]))
+        [*convert_encodings(get_value(ds, "SpecificCharacterSet") or "ISO_IR 6"), "ascii",
+         "utf-8"]))
 
 
 def _dictionary_vr(tag: int) -> str:
@@ -244,6 +245,8 @@ class Engine:
             elif action.code in ("Z", "D", "R") and vr not in ("SQ", "UI") \
                     and key != ENCAPSULATED_DOCUMENT:
                 ds[tag] = self._replacement(key, vr, action)  # the old value is never decoded
+            elif vr == "UI" and (remapped := self._raw_uid(key, raw, action)) is not None:
+                ds[tag] = remapped
             elif self._untouched(action, vr, raw):
                 continue
             elif action is KEEP:  # kept content still gets UIDs remapped and text scrubbed
@@ -265,6 +268,19 @@ class Engine:
             if action.code == "D":
                 self._dummy(elem)
         return elem
+
+    def _raw_uid(self, tag: int, raw, action: Action) -> RawDataElement | None:
+        """A single UID that ``action`` remaps, remapped from its undecoded bytes (as
+        :meth:`_uids` does); None for anything else, which :meth:`_uids` handles."""
+        if action is KEEP:
+            if self.retain_uids or is_class_keyword(keyword_for_tag(tag) or ""):
+                return None
+        elif action.code not in ("U", "U*", "C"):
+            return None
+        text = raw_text(raw)
+        if not text or self._implicit is None:
+            return None
+        return raw_element(tag, "UI", remap_uid(text, self.secret, self.root), self._implicit)
 
     def _untouched(self, action: Action, vr: str, raw) -> bool:
         """True when an element can be written back as read, without decoding it."""

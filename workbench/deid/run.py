@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .. import verify
-from ..catalog import Instance, Skipped, read_header, files_under
+from ..catalog import Instance, Skipped, files_under, get_value, read_header
 from ..errors import OutputConflict, WorkbenchError
 from ..profile import Profile, load_profile
 from ..select import Selector
@@ -145,7 +145,8 @@ def _process(task: Task) -> Outcome:
     except Exception as exc:
         return _quarantine_input(task, f"de-identification failed: {type(exc).__name__}: {exc}")
     problems = verify.check(header, identity, profile)
-    uids = (str(ds.get("StudyInstanceUID", "")), str(ds.get("SOPInstanceUID", "")))
+    uids = (str(get_value(ds, "StudyInstanceUID", "")),
+            str(get_value(ds, "SOPInstanceUID", "")))
     if problems:
         return _quarantine_output(task, header, source, "verification failed: " + "; ".join(problems))
     if review:
