@@ -272,10 +272,8 @@ class Engine:
     def _raw_uid(self, tag: int, raw, action: Action) -> RawDataElement | None:
         """A single UID that ``action`` remaps, remapped from its undecoded bytes (as
         :meth:`_uids` does); None for anything else, which :meth:`_uids` handles."""
-        if action is KEEP:
-            if self.retain_uids or is_class_keyword(keyword_for_tag(tag) or ""):
-                return None
-        elif action.code not in ("U", "U*", "C"):
+        listed = action.code in ("U", "U*", "C")
+        if not (listed or action is KEEP) or not self._remaps(tag, listed):
             return None
         text = raw_text(raw)
         if not text or self._implicit is None:
@@ -385,14 +383,16 @@ class Engine:
             elem.value = 0
 
     def _uids(self, elem: DataElement, listed: bool = False) -> None:
-        """Remap UIDs. An attribute the profile lists for U is always remapped; others
-        are left alone under Retain UIDs, and class UIDs are never remapped."""
-        if not elem.value:
-            return
-        if not listed and (self.retain_uids or is_class_keyword(elem.keyword or "")):
+        """Remap UIDs (see :meth:`_remaps`)."""
+        if not elem.value or not self._remaps(elem.tag, listed):
             return
         new = [remap_uid(str(v), self.secret, self.root) for v in _values(elem)]
         elem.value = new if len(new) > 1 else new[0]
+
+    def _remaps(self, tag: int, listed: bool) -> bool:
+        """Whether UIDs are remapped: always in an attribute the profile lists for U;
+        otherwise not under Retain UIDs, and never a class UID."""
+        return listed or not (self.retain_uids or is_class_keyword(keyword_for_tag(tag) or ""))
 
     def _shift(self, elem: DataElement) -> None:
         if not elem.value:
