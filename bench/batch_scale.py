@@ -7,9 +7,8 @@ record) over each with the ps315-basic profile, each run in a fresh process:
 
 * ``pool``  a ``ProcessPoolExecutor`` with 1 or 2 workers,
 * ``dask``  a Dask ``LocalCluster`` (processes, one thread each) with 1 or 2 workers,
-  configured as the README says for a multi-machine cluster: without Dask's
-  ``MALLOC_TRIM_THRESHOLD_`` (its workers allocate memory as the pool's do), with
-  no log of the messages it sent, and without the workers' statistical profiler.
+  configured as the README says for a multi-machine cluster
+  (``workbench.batch.executors.CLUSTER_SETTINGS``).
 
 Prints files per second, parallel efficiency (time with 1 worker / (2 x time with
 2)), CPU time per file, peak memory, the CPU the rest of the machine used meanwhile
@@ -50,8 +49,6 @@ from pathlib import Path
 PER_PATIENT = 100  # ct_slices=54 plus the 46 other objects of each example patient
 CT_SLICES = 54
 SECRET = b"batch-scale-benchmark-secret-0123456789"
-TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
-PROFILER = "distributed.worker.profile.enabled"
 
 
 def peak_mb(pid: int | str = "self") -> float:
@@ -114,11 +111,9 @@ def one(kind: str, workers: int, src: Path, work: Path) -> dict:
         import dask
         from distributed import LocalCluster
 
-        from workbench.batch.executors import SENT_LOG
+        from workbench.batch.executors import CLUSTER_SETTINGS
 
-        # glibc's own allocator thresholds, as the pool's; no log of sent messages; no
-        # sampling of the running tasks for the dashboard (README)
-        with dask.config.set({TRIM: None, SENT_LOG: 0, PROFILER: False}):
+        with dask.config.set(CLUSTER_SETTINGS):  # as the README says for a cluster
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", host="127.0.0.1")
         settings = BatchSettings(**{**settings.__dict__, "scheduler": cluster.scheduler_address})

@@ -63,10 +63,17 @@ def ledger_states(store: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[object]:
-    """A two-worker Dask LocalCluster (processes, one thread each, no fixed ports)."""
+    """A two-worker Dask LocalCluster (processes, one thread each, no fixed ports).
+
+    It runs with the settings the README gives for a batch's cluster.
+    """
+    import dask
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", host="127.0.0.1")
+    from workbench.batch.executors import CLUSTER_SETTINGS
+
+    with dask.config.set(CLUSTER_SETTINGS):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", host="127.0.0.1")
     yield cluster
     cluster.close()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import csv
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from workbench.batch import BatchError, run_batch
+from workbench.batch.executors import CLUSTER_SETTINGS
 
 from .conftest import SECRET, outputs, settings_for
 
@@ -47,3 +53,40 @@ def test_an_unreachable_scheduler_is_named_before_any_work(delivery, tmp_path):
                                          r"\.1:9"):
         run_batch(settings, secret=SECRET, progress=False, scheduler_timeout=2)
     assert not Path(settings.output).exists()
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    found = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            found.update(_flat(value, f"{prefix}{key}."))
+        else:
+            found[prefix + key] = value
+    return found
+
+
+def test_the_readme_gives_the_cluster_settings_and_the_workers_run_with_them(dask_cluster):
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**On a multi-machine Dask cluster.**"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)[1]
+    assert _flat(yaml.safe_load(block)) == CLUSTER_SETTINGS
+
+    from distributed import Client
+
+    with Client(dask_cluster.scheduler_address, set_as_default=False) as client:
+        seen = client.run(lambda dask_worker: (
+            {name: pc.callback_time for name, pc in dask_worker.periodic_callbacks.items()},
+            os.environ.get("MALLOC_TRIM_THRESHOLD_")))
+    for callbacks, trim in seen.values():
+        assert "profile" not in callbacks  # no sampling of the running task
+        assert callbacks["tick"] == callbacks["memory_monitor"] == 1000
+        assert callbacks["monitor"] == 5000
+        assert trim is None
+
+
+def test_a_worker_imports_what_its_tasks_need_and_not_pandas():
+    code = ("import sys, workbench.batch.dispatch, workbench.batch.survey; "
+            "print(sorted({'pandas', 'matplotlib', 'ipywidgets'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -9,10 +9,18 @@ patient identity. ``workbench batch`` runs ``notebooks/20_batch_trial.ipynb``
 with papermill around :func:`run_batch`.
 """
 
-from .executors import BatchError
-from .record import StudyRow
-from .runner import BatchResult, run_batch
-from .settings import DESTINATIONS, BatchSettings, example_settings
+from importlib import import_module
 
-__all__ = ["DESTINATIONS", "BatchError", "BatchResult", "BatchSettings", "StudyRow",
-           "example_settings", "run_batch"]
+#: Where each public name lives. They are imported when first used, so a worker
+#: that unpickles a batch task imports what the task needs (not pandas).
+_EXPORTS = {"BatchError": "executors", "StudyRow": "record", "BatchResult": "runner",
+            "run_batch": "runner", "DESTINATIONS": "settings", "BatchSettings": "settings",
+            "example_settings": "settings"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -25,6 +25,16 @@ from ..errors import WorkbenchError
 AHEAD = 4
 #: Dask keeps this many of a client's last messages, tasks included (default 1,000).
 SENT_LOG = "distributed.admin.low-level-log-length"
+#: The Dask settings a batch's cluster should run with (README, "On a multi-machine
+#: Dask cluster"); each costs CPU a batch's many short tasks pay for, or keeps identity.
+CLUSTER_SETTINGS = {
+    SENT_LOG: 0,  # no copies of sent tasks (source paths, identifiers) in memory
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,  # glibc's default
+    "distributed.worker.profile.enabled": False,  # no sampling of running tasks
+    "distributed.admin.tick.interval": "1s",  # event-loop health check (default 20 ms)
+    "distributed.worker.memory.monitor-interval": "1s",  # default 100 ms
+    "distributed.admin.system-monitor.interval": "5s",  # dashboard's CPU/network graphs
+}
 
 
 class BatchError(WorkbenchError):
