@@ -19,7 +19,8 @@ than the process pool.
 Every run's output stays on disk until the end (about 500 MB per run of 10,000
 instances): on ext4, files created soon after thousands were deleted take much
 longer to create, since the allocator steps over recently freed inodes, and a run
-must not pay for the one before it.
+must not pay for the one before it. With ``--repeat``, configurations run in rounds,
+every other round in reverse order, and the fastest run of each counts.
 
 Peak memory is each process's own high-water mark (``VmHWM`` in
 ``/proc/<pid>/status``), not ``ru_maxrss``, which a child started by fork and exec
@@ -29,7 +30,7 @@ worker figure is the largest among the coordinator's child processes, read just
 before the executor closes; a pool worker forked from the coordinator counts the
 pages it shares with it.
 
-    python bench/batch_scale.py [--sizes 1000 10000] [--data DIR]
+    python bench/batch_scale.py [--sizes 1000 10000] [--data DIR] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -176,12 +177,12 @@ def main() -> None:
         for size in args.sizes:
             src = delivery(data, size)
             runs: dict[tuple[str, int], list[dict]] = {}
-            for round_ in range(args.repeat):  # rounds over every configuration
-                for kind in ("pool", "dask"):
-                    for workers in (1, 2):
-                        os.sync()  # the previous run's writes are not flushed during this one
-                        runs.setdefault((kind, workers), []).append(measure(
-                            kind, workers, src, works / f"{size}-{kind}-{workers}-{round_}"))
+            configs = [(kind, workers) for kind in ("pool", "dask") for workers in (1, 2)]
+            for round_ in range(args.repeat):  # every other round in reverse order
+                for kind, workers in configs[::-1] if round_ % 2 else configs:
+                    os.sync()  # the previous run's writes are not flushed during this one
+                    runs.setdefault((kind, workers), []).append(measure(
+                        kind, workers, src, works / f"{size}-{kind}-{workers}-{round_}"))
             for (kind, workers), found in runs.items():
                 results[size, kind, workers] = min(found, key=lambda r: r["seconds"])
     finally:

@@ -12,7 +12,8 @@ process so peak memory is its own:
 
 Prints files per second, CPU time per file (all processes of the variant; less
 sensitive than wall time to other load on the machine), ratios and peak RSS (MB)
-per process. Each variant runs ``--repeat`` times, in rounds over all of them; its
+per process. Each variant runs ``--repeat`` times, in rounds over all of them (every
+other round in reverse order, so no variant always runs after the others); its
 fastest run counts. Outputs stay on disk until the end (about 0.5 GB per run): on
 ext4, files created soon after thousands were deleted take longer to create (the
 allocator steps over recently freed inodes), and no variant may pay for another.
@@ -146,8 +147,8 @@ def main() -> None:
         n = len(_files(full))
         print(f"{n} CT files of 512x512 generated in {time.perf_counter() - t:.1f} s")
         runs: dict[str, list[dict]] = {}
-        for round_ in range(args.repeat):  # rounds over every variant; outputs kept (below)
-            for name in VARIANTS:
+        for round_ in range(args.repeat):  # every other round in reverse; outputs kept (below)
+            for name in VARIANTS[::-1] if round_ % 2 else VARIANTS:
                 src = small if name.endswith("small") else full
                 env = {**os.environ, "TQDM_DISABLE": "1"}
                 os.sync()  # the previous variant's writes are not flushed during this one
