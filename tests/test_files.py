@@ -13,7 +13,7 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.filewriter import dcmwrite
 
 from workbench.deid.engine import Engine, Subject
-from workbench.catalog import get_value, raw_text, read_header
+from workbench.catalog import get_value, implicit_vr, raw_text, read_header
 from workbench.deid.files import encode, read_source, write_output
 from workbench.profile import load_profile
 
@@ -92,7 +92,7 @@ def test_headers_of_any_length_are_read_whole(padding, tmp_path):
 
 def test_values_read_from_undecoded_bytes_are_pydicom_values():
     charsets = sorted((Path(pydicom.__file__).parent / "data" / "charset_files").glob("*.dcm"))
-    read_raw = 0
+    read_raw = implicit = 0
     for path in FILES + charsets:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -103,6 +103,8 @@ def test_values_read_from_undecoded_bytes_are_pydicom_values():
             for tag, elem in list(raw.items()):
                 keyword = keyword_for_tag(tag)
                 if keyword and tag_for_keyword(keyword) == tag:
-                    read_raw += raw_text(elem) is not None or elem.VR == "US"
+                    fast = raw_text(elem) is not None or (elem.VR or implicit_vr(tag)) == "US"
+                    read_raw += fast
+                    implicit += fast and elem.VR is None  # read without a VR in the file
                     assert str(get_value(raw, keyword)) == str(decoded.get(keyword)), (path, tag)
-    assert read_raw > 1000
+    assert read_raw > 1000 and implicit > 100

@@ -12,7 +12,7 @@ from typing import BinaryIO, Iterator
 from pydicom import dcmread
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
@@ -72,9 +72,24 @@ def elements(ds: Dataset) -> list[tuple[BaseTag, DataElement | RawDataElement]]:
 PLAIN_VRS = frozenset({"CS", "LO", "LT", "PN", "SH", "ST", "UC", "UI", "UT"})
 
 
+@functools.lru_cache(maxsize=None)
+def implicit_vr(tag: int) -> str | None:
+    """The VR of an element read without one (implicit VR), when a single VR is known.
+
+    That is the data dictionary's VR of a public tag, and LO for a private
+    creator (PS3.5 7.8.1); None for other private tags and unknown ones.
+    """
+    if tag >> 16 & 1:
+        return "LO" if 0x10 <= tag & 0xFFFF <= 0xFF else None
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
 def raw_text(elem) -> str | None:
     """A raw element's single ASCII value as pydicom decodes it; None when pydicom must."""
-    if type(elem) is RawDataElement and elem.VR in PLAIN_VRS:
+    if type(elem) is RawDataElement and (elem.VR or implicit_vr(elem.tag)) in PLAIN_VRS:
         value = elem.value
         if (isinstance(value, bytes) and value.isascii()
                 and b"\\" not in value and b"\x1b" not in value):  # one value, no ISO 2022
@@ -95,7 +110,8 @@ def get_value(ds: Dataset, keyword: str, default=None):
     text = raw_text(elem)
     if text is not None:
         return text
-    if type(elem) is RawDataElement and elem.VR == "US" and elem.length == 2:
+    if (type(elem) is RawDataElement and (elem.VR or implicit_vr(elem.tag)) == "US"
+            and elem.length == 2):
         return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
     return decoded(ds, tag, elem)
 
