@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from workbench.batch import BatchError, run_batch
-from workbench.batch.dispatch import process_chunk
+from workbench.batch import dispatch
+from workbench.batch.dispatch import process, process_chunk
 from workbench.profile import load_profile
 from workbench.store import Store
 
@@ -28,12 +29,22 @@ from .conftest import PROFILE, SECRET, ledger_states, outputs, settings_for
 
 
 def crash_on(study_uid: str, how: str, tasks):
-    """``process_chunk``, except on the files of one study (runs in the worker)."""
-    if tasks[0].study_uid == study_uid:
-        if how == "exit":
-            os._exit(3)
-        raise OSError("disk controller reset")
-    return process_chunk(tasks)
+    """``process_chunk`` in a worker whose work on one study's files raises, or that exits."""
+    if not any(t.study_uid == study_uid for t in tasks):
+        return process_chunk(tasks)
+    if how == "exit":
+        os._exit(3)
+
+    def failing(task):
+        if task.study_uid == study_uid:
+            raise OSError("disk controller reset")
+        return process(task)
+
+    dispatch.process = failing
+    try:
+        return process_chunk(tasks)
+    finally:
+        dispatch.process = process
 
 
 class FaultyPool(ProcessPoolExecutor):
@@ -42,9 +53,13 @@ class FaultyPool(ProcessPoolExecutor):
     def __init__(self, study_uid: str, how: str) -> None:
         super().__init__(2)
         self.study_uid, self.how = study_uid, how
+        self.sharing: set[str] = set()  # the studies sent in a chunk with the failing one
 
     def submit(self, fn, /, *args, **kwargs):
         if fn is process_chunk:
+            studies = {t.study_uid for t in args[0]}
+            if self.study_uid in studies:
+                self.sharing |= studies - {self.study_uid}
             return super().submit(crash_on, self.study_uid, self.how, *args)
         return super().submit(fn, *args, **kwargs)
 
@@ -79,6 +94,7 @@ def test_a_worker_raising_fails_its_study_only_and_the_next_run_retries_it(deliv
     [failed] = [r for r in first.rows if r.state == "failed"]
     assert failed.reason == "worker failed: OSError: disk controller reset"
     assert sum(r.state in ("verified", "quarantined") for r in first.rows) == 5
+    assert pool.sharing  # small studies share chunks: the failing one had company, which finished
     with pytest.raises(BatchError, match="run the batch again"):
         first.raise_if_failed()
     manifest = json.loads((first.run_dir / "manifest.json").read_text())

@@ -4,10 +4,11 @@
 plan whatever was done before, so pseudonyms, UIDs and file names never depend
 on what a run skips) and hands the tasks to a :class:`StudyDispatcher`. The
 dispatcher keeps the tasks of the studies this run must do, sends them to the
-workers in chunks, and, as soon as every chunk of a study is back, records the
-study in the store (outputs, study state, ledger): a batch killed midway keeps
-every study it finished. A chunk that raises in its worker fails its study
-only; the other studies go on.
+workers in chunks (small studies share one), and, as soon as every chunk of a
+study is back, records the study in the store (outputs, study state, ledger): a
+batch killed midway keeps every study it finished. A study whose processing
+raises in its worker fails alone; the other studies go on. A chunk lost with its
+worker fails the studies in it.
 """
 
 from __future__ import annotations
@@ -36,14 +37,26 @@ WORKER_FAILED = "worker failed"
 
 
 def process_chunk(tasks: list[Task]) -> list[Outcome]:
-    """De-identify a chunk of one study's files; each output's SHA-256 in its outcome."""
+    """De-identify a chunk (whole studies, or part of one); each output's SHA-256 in its outcome.
+
+    Something raised while doing a study (its output cannot be written, say)
+    fails that study only: its files get the reason, the chunk's other studies go on.
+    """
     found = []
-    for task in tasks:
-        outcome = process(task)
-        if outcome.state in DONE_FILES:
-            outcome.digest = sha256_file(os.path.join(task.job.out, task.output))
-        found.append(outcome)
+    for uid, group in groupby(tasks, key=lambda t: t.study_uid):
+        group = list(group)
+        try:
+            found += [_digested(task, process(task)) for task in group]
+        except Exception as exc:
+            reason = f"{WORKER_FAILED}: {describe(exc)}"
+            found += [Outcome(t.source, uid, "quarantined", None, reason) for t in group]
     return found
+
+
+def _digested(task: Task, outcome: Outcome) -> Outcome:
+    if outcome.state in DONE_FILES:
+        outcome.digest = sha256_file(os.path.join(task.job.out, task.output))
+    return outcome
 
 
 def without_source(text: str, source: str) -> str:
@@ -105,30 +118,37 @@ class StudyDispatcher:
                           enabled=self.progress) as bar:
             for index, chunk, result, error in completions(self.workers.executor, process_chunk,
                                                              chunks, AHEAD * self.workers.slots):
-                uid = chunk[0].study_uid
                 if error is not None:
                     if is_broken(error) and self.broken is None:
                         self.broken = error
-                    reason = f"{WORKER_FAILED}: {without_source(describe(error), self.source)}"
-                    failures.setdefault(uid, reason)
-                    result = [Outcome(t.source, uid, "quarantined", None, reason) for t in chunk]
+                    reason = f"{WORKER_FAILED}: {describe(error)}"
+                    result = [Outcome(t.source, t.study_uid, "quarantined", None, reason)
+                              for t in chunk]
+                for o in result:
+                    if o.reason and o.reason.startswith(WORKER_FAILED):
+                        o.reason = without_source(o.reason, self.source)
+                        failures.setdefault(o.study_uid, o.reason)
                 results[index] = result
                 bar.update(len(chunk))
-                back.setdefault(uid, {})[index] = result
-                if len(back[uid]) == expected[uid]:
-                    done = back.pop(uid)
-                    outcomes = [o for i in sorted(done) for o in done[i]]
-                    self._finish(uid, studies.pop(uid), outcomes, failures.pop(uid, None))
+                for uid, part in groupby(result, key=lambda o: o.study_uid):
+                    back.setdefault(uid, {})[index] = list(part)
+                    if len(back[uid]) == expected[uid]:
+                        done = back.pop(uid)
+                        outcomes = [o for i in sorted(done) for o in done[i]]
+                        self._finish(uid, studies.pop(uid), outcomes, failures.pop(uid, None))
                 while following in results:
                     yield from results.pop(following)
                     following += 1
 
     def _chunks(self, tasks: Iterator[Task], size: int, studies: dict[str, list[Task]],
                 expected: dict[str, int]) -> Iterator[list[Task]]:
-        """The tasks of the studies to do in chunks of one study, taken as they are needed.
+        """The tasks of the studies to do in chunks of about ``size``, taken as they are needed.
 
-        Each study is marked running in the ledger before its first chunk goes out.
+        A study of ``size`` files or more is split into chunks of its own; smaller
+        studies share a chunk, whole. Each study is marked running in the ledger
+        when its first chunk is made.
         """
+        shared: list[Task] = []
         for uid, group in groupby(tasks, key=lambda t: t.study_uid):
             if uid not in self.todo:
                 continue
@@ -136,8 +156,16 @@ class StudyDispatcher:
             expected[uid] = math.ceil(len(group) / size)
             self.ledger.put([replace(self.todo[uid], state=RUNNING, output=study_key(group[0]),
                                      subject_id=group[0].subject.subject_id)])
+            if len(group) < size:
+                shared += group
+                if len(shared) >= size:
+                    yield shared
+                    shared = []
+                continue
             for i in range(0, len(group), size):
                 yield group[i:i + size]
+        if shared:
+            yield shared
 
     def _finish(self, uid: str, tasks: list[Task], outcomes: list[Outcome],
                 failure: str | None) -> None:
