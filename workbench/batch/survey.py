@@ -24,7 +24,7 @@ from ..profile import Profile
 from .executors import AHEAD, run_chunks
 from .ledger import Inputs
 
-CHUNK = 512  # files per task: fewer, larger tasks cost a Dask cluster less
+CHUNK = 256  # files per task: fewer, larger tasks cost a Dask cluster less
 
 
 def sha256_file(path: str) -> str:
