@@ -87,9 +87,14 @@ def implicit_vr(tag: int) -> str | None:
         return None
 
 
+def raw_vr(elem: RawDataElement) -> str | None:
+    """A raw element's VR: as read, or for implicit VR the one :func:`implicit_vr` knows."""
+    return elem.VR or implicit_vr(elem.tag)
+
+
 def raw_text(elem) -> str | None:
     """A raw element's single ASCII value as pydicom decodes it; None when pydicom must."""
-    if type(elem) is RawDataElement and (elem.VR or implicit_vr(elem.tag)) in PLAIN_VRS:
+    if type(elem) is RawDataElement and raw_vr(elem) in PLAIN_VRS:
         value = elem.value
         if (isinstance(value, bytes) and value.isascii()
                 and b"\\" not in value and b"\x1b" not in value):  # one value, no ISO 2022
@@ -110,8 +115,7 @@ def get_value(ds: Dataset, keyword: str, default=None):
     text = raw_text(elem)
     if text is not None:
         return text
-    if (type(elem) is RawDataElement and (elem.VR or implicit_vr(elem.tag)) == "US"
-            and elem.length == 2):
+    if type(elem) is RawDataElement and raw_vr(elem) == "US" and elem.length == 2:
         return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
     return decoded(ds, tag, elem)
 
@@ -122,9 +126,10 @@ def decoded(ds: Dataset, tag: BaseTag, elem: DataElement | RawDataElement):
     A raw text or sequence value is decoded by pydicom's converter alone,
     which costs less than making and storing a converted element.
     """
-    if (type(elem) is RawDataElement and (elem.VR in PLAIN_VRS or elem.VR == "SQ")
-            and ds.original_character_set):
-        return convert_value(elem.VR, elem, ds.original_character_set)
+    if type(elem) is RawDataElement and ds.original_character_set:
+        vr = raw_vr(elem)
+        if vr in PLAIN_VRS or vr == "SQ":
+            return convert_value(vr, elem, ds.original_character_set)
     return ds[tag].value
 
 

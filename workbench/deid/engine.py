@@ -24,7 +24,7 @@ from pydicom.uid import (PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
                          ImplicitVRLittleEndian)
 
 from .. import __version__
-from ..catalog import decoded, elements, get_value, peek, raw_text
+from ..catalog import decoded, elements, get_value, peek, raw_text, raw_vr
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
@@ -473,13 +473,14 @@ def _element(ds: Dataset, tag: int, raw) -> DataElement:
     """``ds[tag]``: a raw UID or sequence is made into the element pydicom's conversion
     makes from its decoded value alone (converting the whole element costs more)."""
     value = None
-    if type(raw) is RawDataElement and raw.VR == "SQ":
+    vr = raw_vr(raw) if type(raw) is RawDataElement else raw.VR
+    if type(raw) is RawDataElement and vr == "SQ":
         value = decoded(ds, tag, raw)
-    elif raw.VR == "UI" and (text := raw_text(raw)) is not None:
+    elif vr == "UI" and (text := raw_text(raw)) is not None:
         value = UID(text)
     if value is None:
         return ds[tag]
-    ds[tag] = elem = DataElement(tag, raw.VR, value, already_converted=True)
+    ds[tag] = elem = DataElement(tag, vr, value, already_converted=True)
     return elem
 
 
