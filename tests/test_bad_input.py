@@ -10,6 +10,7 @@ import shutil
 import pytest
 from pydicom import dcmread
 
+from workbench.catalog import Instance, Skipped, files_under, read_header
 from workbench.cli import main
 from workbench.deid import run as run_module
 from workbench.deid.run import deidentify_delivery
@@ -44,6 +45,29 @@ def test_bad_files_are_skipped_or_quarantined_and_the_rest_goes_on(bad_delivery,
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest()
              for p in bad_delivery.delivery.rglob("*") if p.is_file()}
     assert after == before  # sources untouched
+
+
+def test_an_object_cut_short_inside_its_header_is_quarantined_not_released(example_delivery,
+                                                                          tmp_path):
+    """A structure set has no pixel data whose size gives its truncation away; a copy that
+    ends inside an element was once de-identified and released with what was left."""
+    records = [read_header(p) for p in files_under(example_delivery.delivery)]
+    rtstruct = next(r for r in records if isinstance(r, Instance) and r.modality == "RTSTRUCT")
+    ct = next(r for r in records if isinstance(r, Instance) and r.modality == "CT")
+    src = tmp_path / "src"
+    src.mkdir()
+    data = open(rtstruct.path, "rb").read()
+    (src / "rtstruct.dcm").write_bytes(data[:len(data) * 3 // 5])
+    shutil.copy(ct.path, src / "ct.dcm")
+    found = read_header(str(src / "rtstruct.dcm"))
+    assert isinstance(found, Skipped) and found.kind == "unreadable"
+    assert "truncated" in found.reason and "copy the file again" in found.reason
+    report = deidentify_delivery(src, tmp_path / "out", "rt-trial", site="SITE01", progress=False,
+                                 store=Store(tmp_path / "s.sqlite"))
+    [held] = report.quarantined
+    assert held.source == str(src / "rtstruct.dcm") and "truncated" in held.reason
+    assert [o.state for o in report.outcomes if o.source == str(src / "ct.dcm")] == ["written"]
+    assert [dcmread(p).Modality for p in (tmp_path / "out").rglob("*.dcm")] == ["CT"]
 
 
 def test_output_with_content_is_refused_unless_resume(bad_delivery, tmp_path, capsys):

@@ -131,6 +131,17 @@ def test_identifiers_in_the_pixel_data_are_not_the_header_scan_business():
         PIXELS = saved
 
 
+def test_an_output_that_ends_inside_an_element_fails():
+    prof = load_profile("ps315-basic")
+    source = _source()
+    identity = verify.identity_of(source, prof)
+    engine = Engine(prof, SECRET)
+    header = engine.to_bytes(engine.deidentify(source, Subject("SUBJ-0001", -10)))
+    assert verify.check(header, identity, prof) == []
+    problems = verify.check(header[:-1], identity, prof)
+    assert problems and "does not parse" in problems[0]
+
+
 def test_an_output_that_does_not_parse_fails():
     data, _ = _output(_source())
     problems = verify.check(data[:128] + b"DICX" + data[132:], verify.identity_of(

@@ -10,10 +10,12 @@ from io import BytesIO
 from typing import BinaryIO, Iterator
 
 from pydicom import dcmread
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator, read_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.values import convert_value
@@ -21,6 +23,12 @@ from pydicom.values import convert_value
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 HEAD_BYTES = 1 << 16
+#: Float Pixel Data, Double Float Pixel Data, Pixel Data: where a header ends.
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+#: Transfer syntaxes :func:`read_part10` reads: UID -> implicit VR.
+NATIVE_SYNTAXES = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}
+TRANSFER_SYNTAX = BaseTag(0x00020010)
+SPECIFIC_CHARACTER_SET = BaseTag(0x00080005)
 
 
 @dataclass(slots=True)
@@ -163,15 +171,80 @@ def _int(v) -> int | None:
         return None
 
 
-def parse_header(fp: BinaryIO, force: bool = False) -> Dataset:
+class TruncatedFile(EOFError):
+    """A file that ends before its last element does."""
+
+
+def _not_meta(tag: int, vr, length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def read_part10(data: bytes, tags=None) -> tuple[Dataset, int | None] | None:
+    """A Part 10 file's data set up to its pixel data, parsed from ``data`` (its first bytes).
+
+    Returns the dataset, with its ``file_meta`` and original encoding set as
+    dcmread sets them, and the offset in ``data`` of the pixel data element
+    (None when ``data`` ends first; EOFError when it ends inside an element);
+    ``tags`` keeps only those elements. Only
+    the common case is read: a preamble, file meta, and an uncompressed little
+    endian data set starting as its transfer syntax says. It is read by
+    pydicom's element generator, without what dcmread adds per file (file meta
+    validation, a command set, a FileDataset), which costs a third of a
+    header's parse. Anything else gives None: the caller then uses dcmread.
+    """
+    if data[128:132] != b"DICM":
+        return None
+    fp = BytesIO(data)
+    fp.seek(132)
+    meta = read_dataset(fp, False, True, stop_when=_not_meta)
+    implicit = NATIVE_SYNTAXES.get(raw_text(meta.get_item(TRANSFER_SYNTAX)))
+    start = fp.tell()
+    vr = data[start + 4:start + 6]
+    if implicit is None or implicit == (vr.isalpha() and vr.isupper()):  # VR not as said
+        return None
+    found: dict[BaseTag, DataElement | RawDataElement] = {}
+    offset = last = None
+    wanted = [*tags, *PIXEL_TAGS] if tags is not None else None
+    for elem in data_element_generator(fp, implicit, True, specific_tags=wanted):
+        if elem.tag in PIXEL_TAGS:
+            offset = elem.value_tell - (8 if implicit else 12)
+            break
+        found[elem.tag] = last = elem
+    else:  # skipped past the end, or read a value short
+        if fp.tell() > len(data) or type(last) is RawDataElement and (
+                last.length != 0xFFFFFFFF and len(last.value or b"") < last.length):
+            raise EOFError("the data set ends inside an element")
+    ds = Dataset(found)
+    ds.file_meta = FileMetaDataset(meta)
+    charset = found.get(SPECIFIC_CHARACTER_SET)
+    ds.set_original_encoding(implicit, True, convert_encodings(
+        convert_raw_data_element(charset).value) if charset is not None else default_encoding)
+    return ds, offset
+
+
+def parse_header(fp: BinaryIO, force: bool = False, tags=None) -> Dataset:
     """The dataset of an open file up to its pixel data, leaving ``fp`` at the pixel data.
 
     The header is parsed from one read of the file's first 64 KB (pydicom reads
-    element by element, which costs more on a file object); a longer header is
-    parsed from the file itself, as is any file the first try cannot parse.
+    element by element, which costs more on a file object), by
+    :func:`read_part10` when it can (``tags`` then limits the elements kept),
+    else by dcmread; a longer header is parsed from the file itself, as is any
+    file the first tries cannot parse.
     """
     start = fp.tell()
     head = fp.read(HEAD_BYTES)
+    try:
+        parsed = read_part10(head, tags)
+    except EOFError:
+        if len(head) < HEAD_BYTES:  # the whole file was read
+            raise TruncatedFile("the file ends inside its header") from None
+        parsed = None  # a header longer than the first read
+    except Exception:  # noqa: BLE001 - dcmread below reads it, or gives the error worth reporting
+        parsed = None
+    if parsed is not None and (parsed[1] is not None or len(head) < HEAD_BYTES):
+        ds, offset = parsed
+        fp.seek(start + (len(head) if offset is None else offset))
+        return ds
     buf = BytesIO(head)
     try:
         ds = dcmread(buf, stop_before_pixels=True, force=force)
@@ -184,12 +257,23 @@ def parse_header(fp: BinaryIO, force: bool = False) -> Dataset:
     return dcmread(fp, stop_before_pixels=True, force=force)
 
 
+#: The elements the catalog reads (an instance's fields, and the size of its pixel data).
+CATALOG_TAGS = tuple(tag_for_keyword(kw) for kw in (
+    "SOPClassUID", "SOPInstanceUID", "StudyDate", "AccessionNumber", "Modality",
+    "StudyDescription", "SeriesDescription", "PatientName", "PatientID", "StudyInstanceUID",
+    "SeriesInstanceUID", "SeriesNumber", "InstanceNumber", "SamplesPerPixel", "NumberOfFrames",
+    "Rows", "Columns", "BitsAllocated"))
+
+
 def read_header(path: str) -> Instance | Skipped:
     """Catalog one file: an :class:`Instance`, or :class:`Skipped` with a reason."""
     try:
         with open(path, "rb") as fp:
             try:
-                ds = parse_header(fp)
+                ds = parse_header(fp, tags=CATALOG_TAGS)
+            except TruncatedFile as exc:
+                return Skipped(path, "unreadable", f"file truncated: {exc}; copy the file again "
+                               "from the original media")
             except InvalidDicomError:
                 fp.seek(0)
                 ds = parse_header(fp, force=True)
