@@ -15,7 +15,7 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import data_element_generator, read_dataset
+from pydicom.filereader import data_element_generator
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.values import convert_value
@@ -196,8 +196,8 @@ def read_part10(data: bytes, tags=None) -> tuple[Dataset, int | None] | None:
         return None
     fp = BytesIO(data)
     fp.seek(132)
-    meta = read_dataset(fp, False, True, stop_when=_not_meta)
-    implicit = NATIVE_SYNTAXES.get(raw_text(meta.get_item(TRANSFER_SYNTAX)))
+    meta = {e.tag: e for e in data_element_generator(fp, False, True, stop_when=_not_meta)}
+    implicit = NATIVE_SYNTAXES.get(raw_text(meta.get(TRANSFER_SYNTAX)))
     start = fp.tell()
     vr = data[start + 4:start + 6]
     if implicit is None or implicit == (vr.isalpha() and vr.isupper()):  # VR not as said
