@@ -13,7 +13,8 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.filewriter import dcmwrite
 
 from workbench.deid.engine import Engine, Subject
-from workbench.catalog import get_value, implicit_vr, raw_text, read_header
+from workbench.catalog import (CATALOG_TAGS, PIXEL_TAGS, get_value, implicit_vr, raw_text,
+                               read_header, read_part10)
 from workbench.deid.files import encode, read_source, write_output
 from workbench.profile import load_profile
 
@@ -108,3 +109,33 @@ def test_values_read_from_undecoded_bytes_are_pydicom_values():
                     implicit += fast and elem.VR is None  # read without a VR in the file
                     assert str(get_value(raw, keyword)) == str(decoded.get(keyword)), (path, tag)
     assert read_raw > 1000 and implicit > 100
+
+
+def test_headers_read_without_dcmread_are_what_dcmread_reads():
+    charsets = sorted((Path(pydicom.__file__).parent / "data" / "charset_files").glob("*.dcm"))
+    read = truncated = 0
+    for path in FILES + charsets:
+        data = path.read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                expected = dcmread(BytesIO(data), stop_before_pixels=True)
+            except Exception:
+                continue
+            try:
+                parsed, some = read_part10(data), read_part10(data, CATALOG_TAGS)
+            except EOFError:  # dcmread reads what is there of the last element
+                truncated += 1
+                continue
+            if parsed is None:
+                continue
+            (ds, offset), (part, _) = parsed, some
+            read += 1
+            assert ds == expected and ds.file_meta == expected.file_meta, path.name
+            assert ds.original_encoding == expected.original_encoding, path.name
+            assert ds.original_character_set == expected.original_character_set, path.name
+            assert offset is None or int.from_bytes(data[offset:offset + 4], "little") in {
+                (t & 0xFFFF) << 16 | t >> 16 for t in PIXEL_TAGS}, path.name
+            assert {t: part[t].value for t in CATALOG_TAGS if t in expected} == \
+                {t: expected[t].value for t in CATALOG_TAGS if t in expected}, path.name
+    assert read > 30 and truncated >= 1

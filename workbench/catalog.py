@@ -184,13 +184,14 @@ def read_part10(data: bytes, tags=None) -> tuple[Dataset, int | None] | None:
 
     Returns the dataset, with its ``file_meta`` and original encoding set as
     dcmread sets them, and the offset in ``data`` of the pixel data element
-    (None when ``data`` ends first; EOFError when it ends inside an element);
-    ``tags`` keeps only those elements. Only
-    the common case is read: a preamble, file meta, and an uncompressed little
-    endian data set starting as its transfer syntax says. It is read by
-    pydicom's element generator, without what dcmread adds per file (file meta
-    validation, a command set, a FileDataset), which costs a third of a
-    header's parse. Anything else gives None: the caller then uses dcmread.
+    (None when ``data`` ends first); ``tags`` keeps only those elements. Raises
+    EOFError when ``data`` ends inside an element.
+
+    Only the common case is read: a preamble, file meta, and an uncompressed
+    little endian data set that starts as its transfer syntax says. pydicom's
+    element generator reads it without what dcmread adds per file (file meta
+    validation, a command set, a FileDataset), which is a third of the cost of
+    parsing a header. Anything else gives None, and the caller uses dcmread.
     """
     if data[128:132] != b"DICM":
         return None
@@ -235,9 +236,9 @@ def parse_header(fp: BinaryIO, force: bool = False, tags=None) -> Dataset:
     head = fp.read(HEAD_BYTES)
     try:
         parsed = read_part10(head, tags)
-    except EOFError:
+    except EOFError as exc:
         if len(head) < HEAD_BYTES:  # the whole file was read
-            raise TruncatedFile("the file ends inside its header") from None
+            raise TruncatedFile("the file ends inside its header") from exc
         parsed = None  # a header longer than the first read
     except Exception:  # noqa: BLE001 - dcmread below reads it, or gives the error worth reporting
         parsed = None
