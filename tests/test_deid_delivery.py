@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,17 @@ def test_names_in_other_character_sets_are_verified(runs, example_delivery):
     seen = {str(dcmread(out / rel, stop_before_pixels=True).get("SpecificCharacterSet", ""))
             for rel in outputs(out)}
     assert "ISO_IR 100" in seen
+
+
+def test_a_run_without_progress_bars_does_not_load_them(example_delivery, tmp_path):
+    """tqdm.auto imports asyncio, which costs a run 50 ms before its first file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(next(example_delivery.delivery.rglob("*.dcm")), src)
+    code = ("import sys; from workbench.deid.run import deidentify_delivery; "
+            "from workbench.store import Store; "
+            f"r = deidentify_delivery({str(src)!r}, {str(tmp_path / 'out')!r}, 'ps315-basic', "
+            f"store=Store({str(tmp_path / 's.sqlite')!r}), progress=False); "
+            "print(len(r.outcomes), 'tqdm.auto' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "False"]
