@@ -165,3 +165,17 @@ def test_verify_catches_a_tampered_output(bad_delivery, tmp_path, capsys):
     assert main(["verify", *args]) == 2
     out = capsys.readouterr().out
     assert "FAILED" in out and "PatientName component" in out and "ImageComments" in out
+
+
+def test_verify_catches_an_output_cut_short(bad_delivery, tmp_path, capsys):
+    """A copy of the output that lost its last bytes (a full disk, an interrupted transfer)."""
+    args = [str(bad_delivery.delivery), str(tmp_path / "out"), "--profile", "ps315-basic",
+            "--store", str(tmp_path / "s.sqlite")]
+    assert deid(args) == 2
+    victim = sorted((tmp_path / "out").rglob("*.dcm"))[0]
+    victim.write_bytes(victim.read_bytes()[:-100])
+    capsys.readouterr()
+    assert main(["verify", *args]) == 2
+    out = capsys.readouterr().out
+    assert f"FAILED {victim}: file truncated: the pixel data lacks 100 bytes" in out
+    assert "1 failed" in out and "1 missing" in out  # its source has no readable output

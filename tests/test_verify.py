@@ -140,6 +140,10 @@ def test_an_output_that_ends_inside_an_element_fails():
     assert verify.check(header, identity, prof) == []
     problems = verify.check(header[:-1], identity, prof)
     assert problems and "does not parse" in problems[0]
+    data, problems = _output(_source())
+    assert problems == [] and data.startswith(header)
+    problems = verify.check(data[:-2], identity, prof)  # pixel data cut short
+    assert problems and "does not parse" in problems[0]
 
 
 def test_an_output_that_does_not_parse_fails():

@@ -179,13 +179,15 @@ def _not_meta(tag: int, vr, length: int) -> bool:
     return tag >> 16 != 2
 
 
-def read_part10(data: bytes, tags=None) -> tuple[Dataset, int | None] | None:
+def read_part10(data: bytes, tags=None, to_pixels: bool = True
+                ) -> tuple[Dataset, int | None] | None:
     """A Part 10 file's data set up to its pixel data, parsed from ``data`` (its first bytes).
 
     Returns the dataset, with its ``file_meta`` and original encoding set as
     dcmread sets them, and the offset in ``data`` of the pixel data element
-    (None when ``data`` ends first); ``tags`` keeps only those elements. Raises
-    EOFError when ``data`` ends inside an element.
+    (None when ``data`` ends first, or with ``to_pixels`` False, which reads
+    every element); ``tags`` keeps only those elements. Raises EOFError when
+    ``data`` ends inside an element.
 
     Only the common case is read: a preamble, file meta, and an uncompressed
     little endian data set that starts as its transfer syntax says. pydicom's
@@ -207,7 +209,7 @@ def read_part10(data: bytes, tags=None) -> tuple[Dataset, int | None] | None:
     offset = last = None
     wanted = [*tags, *PIXEL_TAGS] if tags is not None else None
     for elem in data_element_generator(fp, implicit, True, specific_tags=wanted):
-        if elem.tag in PIXEL_TAGS:
+        if to_pixels and elem.tag in PIXEL_TAGS:
             offset = elem.value_tell - (8 if implicit else 12)
             break
         found[elem.tag] = last = elem

@@ -176,8 +176,8 @@ def _header_bytes(data: bytes) -> bytes:
 def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     """Problems found in one output file (an empty list means verified)."""
     try:
-        parsed = read_part10(data)  # pixel data in the header: dcmread reads what follows it
-        ds = parsed[0] if parsed is not None and parsed[1] is None else dcmread(BytesIO(data))
+        parsed = read_part10(data, to_pixels=False)
+        ds = parsed[0] if parsed is not None else dcmread(BytesIO(data))
     except Exception as exc:
         return [f"output does not parse: {type(exc).__name__}: {exc}"]
     problems: list[str] = []

@@ -51,17 +51,19 @@ def verify_delivery(src, out, profile: str | Profile, *, store: Store,
     engine = Engine(profile, secret)
     selector = Selector(profile.select)
     outputs: dict[str, str] = {}
+    result = Verification()
     for path in files_under(out):
         rec = read_header(path)
         if isinstance(rec, Instance):
             outputs[rec.sop_uid] = path
+        elif rec.kind == "unreadable":
+            result.failed.append((path, [rec.reason]))
     quarantined_sources = set()
     reasons = quarantine / "reasons.jsonl"
     if reasons.exists():
         for line in reasons.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 quarantined_sources.add(json.loads(line)["source"])
-    result = Verification()
     matched = set()
     for path in files_under(src):
         rec = read_header(path)
