@@ -6,11 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom import dcmread
-
 from . import verify
 from .catalog import Instance, files_under, read_header
 from .deid.engine import Engine
+from .deid.files import read_source
 from .deid.run import default_quarantine
 from .profile import Profile, load_profile
 from .select import Selector
@@ -77,7 +76,7 @@ def verify_delivery(src, out, profile: str | Profile, *, store: Store,
                 result.missing.append(path)
             continue
         matched.add(target)
-        identity = verify.identity_of(dcmread(path, force=True, stop_before_pixels=True), profile)
+        identity = verify.identity_of(read_source(path).dataset, profile)
         problems = verify.check(Path(target).read_bytes(), identity, profile)
         if problems:
             result.failed.append((target, problems))
