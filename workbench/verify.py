@@ -32,7 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .catalog import decoded, elements, get_value, peek, raw_text, read_part10
+from .catalog import PIXEL_TAGS, decoded, elements, get_value, peek, raw_text, read_part10
 from .profile import Profile
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
@@ -46,7 +46,9 @@ UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Fram
 #: Placeholder words that identify nobody (and that de-identifiers write themselves).
 PLACEHOLDERS = frozenset({"anonymous", "anonymized", "anonymised", "anon", "unknown", "patient",
                           "test", "none", "removed", "unspecified", "phantom"})
-PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
+#: The pixel data tags as they are written (little endian), Pixel Data first.
+PIXEL_TAG_BYTES = tuple((t >> 16 | (t & 0xFFFF) << 16).to_bytes(4, "little")
+                        for t in sorted(PIXEL_TAGS, reverse=True))
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ def _byte_hit(data: bytes, matcher) -> bytes | None:
 
 def _header_bytes(data: bytes) -> bytes:
     """The file's bytes without a top-level pixel data element that ends the file."""
-    for tag in PIXEL_TAGS:
+    for tag in PIXEL_TAG_BYTES:
         pos = data.rfind(tag)
         while pos >= 0:
             explicit = data[pos + 4:pos + 6].isalpha()

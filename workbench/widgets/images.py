@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_rescale, pixel_array
 
+from ..catalog import PIXEL_TAGS
 from ..errors import WorkbenchError
 from ..pet import suv_bw_factor
 from ..review import sop_class_name
@@ -38,7 +39,6 @@ PET_PRESETS = {"PET SUV 0-5": (2.5, 5.0), "PET SUV 0-10": (5.0, 10.0),
                "PET SUV 0-20": (10.0, 20.0)}
 AUTO, FILE = "auto (1-99 %)", "from the file"
 OUTLINE = (255, 40, 40)
-_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _DOCUMENTS = {"1.2.840.10008.5.1.4.1.1.104.1": "an encapsulated PDF document",
               "1.2.840.10008.5.1.4.1.1.104.2": "an encapsulated CDA document",
@@ -72,7 +72,7 @@ def unviewable_reason(ds: Dataset) -> str | None:
         return f"a structured report ({sop_class_name(sop)}): coded text, no pixels to show"
     if sop in _DOCUMENTS:
         return f"{_DOCUMENTS[sop]}: no pixels to show; open the document itself"
-    if not any(t in ds for t in _PIXEL_TAGS):
+    if not any(t in ds for t in PIXEL_TAGS):
         return f"no pixel data in this object ({sop_class_name(sop) or 'unknown SOP class'})"
     return None
 
