@@ -179,3 +179,33 @@ def test_verify_catches_an_output_cut_short(bad_delivery, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"FAILED {victim}: file truncated: the pixel data lacks 100 bytes" in out
     assert "1 failed" in out and "missing from the output" in out  # no readable output left
+
+
+def test_series_the_profile_does_not_select_are_skipped_and_listed(bad_delivery, tmp_path, capsys):
+    """uk-pet-core-lab keeps CT and PT: the rest is listed as skipped, not quarantined."""
+    args = [str(bad_delivery.delivery), str(tmp_path / "out"), "--profile", "uk-pet-core-lab",
+            "--lookup", str(bad_delivery.subjects_csv), "--store", str(tmp_path / "s.sqlite")]
+    deid(args)
+    out = capsys.readouterr().out
+    assert "skipped series" in out and "modality MR not selected" in out
+    written = {dcmread(p, stop_before_pixels=True).Modality
+               for p in (tmp_path / "out").rglob("*.dcm")}
+    assert written == {"CT", "PT"}
+    reasons = (tmp_path / "out.quarantine" / "reasons.jsonl").read_text()
+    assert "not selected" not in reasons
+
+
+def test_permission_denied_is_a_clear_error_and_leaves_no_half_written_file(bad_delivery,
+                                                                          tmp_path, monkeypatch):
+    real_open = open
+
+    def refused(path, mode="r", *a, **kw):
+        if "w" in mode and str(path).endswith(".partial"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, mode, *a, **kw)
+
+    monkeypatch.setattr("builtins.open", refused)
+    with pytest.raises(WorkbenchError, match="Permission denied.*permissions.*--resume"):
+        deidentify_delivery(bad_delivery.delivery, tmp_path / "out", "ps315-basic",
+                            store=Store(tmp_path / "s.sqlite"), progress=False)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
