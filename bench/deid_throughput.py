@@ -8,7 +8,14 @@ process so peak memory is its own:
 * ``engine``       the workbench engine alone (read, de-identify, write), one process,
 * ``workbench-1``  ``deidentify_delivery`` with verification, 1 worker,
 * ``workbench-2``  the same with 2 worker processes,
-* ``workbench-1-small``  1 worker on a quarter of the files (memory must stay flat).
+* ``workbench-1-small``  1 worker on a quarter of the files (memory must stay flat),
+* ``gdcmanon``     GDCM's ``gdcmanon`` (PS3.15 basic profile in C++), a whole process,
+* ``cli-1``, ``cli-2``  ``workbench deid`` with verification, whole processes, 1 and 2
+  workers, timed the same way as ``gdcmanon`` (start-up and imports included).
+
+``gdcmanon`` comes from Debian's ``libgdcm-tools``; it encrypts the removed
+attributes, so the benchmark makes a throw-away certificate with ``openssl req -x509``.
+Without ``gdcmanon`` or ``openssl`` those rows are left out.
 
 Prints files per second, CPU time per file (all processes of the variant; less
 sensitive than wall time to other load on the machine), ratios and peak RSS (MB)
@@ -35,7 +42,9 @@ import time
 from pathlib import Path
 
 
-VARIANTS = ("plain", "dicognito", "engine", "workbench-1", "workbench-2", "workbench-1-small")
+VARIANTS = ("plain", "dicognito", "engine", "workbench-1", "workbench-2", "workbench-1-small",
+            "gdcmanon", "cli-1", "cli-2")
+WHOLE_PROCESS = ("gdcmanon", "cli-1", "cli-2")
 
 
 def _peak_mb(who: int) -> float:
@@ -49,6 +58,41 @@ def _cpu_seconds(who: int) -> float:
 
 def _files(src: Path) -> list[Path]:
     return sorted(p for p in src.rglob("*") if p.is_file())
+
+
+def whole_process(name: str, src: Path, out: Path, cert: Path) -> dict:
+    """Run one command-line variant as a child process and measure it from outside."""
+    if name == "gdcmanon":
+        cmd = ["gdcmanon", "-e", "-c", str(cert), "-r", "--continue", "-i", str(src),
+               "-o", str(out)]
+        out.mkdir(parents=True)
+    else:
+        cmd = [str(Path(sys.executable).parent / "workbench"), "deid", str(src), str(out),
+               "--profile", "ps315-basic", "--store", str(out.parent / f"{out.name}.db"),
+               "--workers", name.split("-")[1]]
+    cpu0 = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{name} failed ({done.returncode}): {done.stderr[-1000:]}")
+    files = len(_files(src))
+    cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
+    return {"variant": name, "files": files, "seconds": seconds, "files_per_s": files / seconds,
+            "cpu_ms": 1000 * cpu / files, "peak_mb": _peak_mb(resource.RUSAGE_CHILDREN),
+            "worker_peak_mb": 0.0}
+
+
+def _certificate(root: Path) -> Path | None:
+    """A throw-away self-signed certificate for gdcmanon, or None without the tools."""
+    if not (shutil.which("gdcmanon") and shutil.which("openssl")):
+        return None
+    cert = root / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(root / "key.pem"), "-out", str(cert), "-days", "1", "-subj", "/CN=bench"],
+                   check=True, capture_output=True)
+    return cert
 
 
 def variant(name: str, src: Path, out: Path) -> dict:
@@ -129,9 +173,14 @@ def main() -> None:
     ap.add_argument("--src")
     ap.add_argument("--out")
     ap.add_argument("--make-data")
+    ap.add_argument("--cert")
     args = ap.parse_args()
     if args.make_data:
         make_data(Path(args.make_data), args.files)
+        return
+    if args.variant in WHOLE_PROCESS:
+        print(json.dumps(whole_process(args.variant, Path(args.src), Path(args.out),
+                                       Path(args.cert or "."))))
         return
     if args.variant:
         print(json.dumps(variant(args.variant, Path(args.src), Path(args.out))))
@@ -146,15 +195,18 @@ def main() -> None:
         full, small = root / "ct", root / "ct-small"
         n = len(_files(full))
         print(f"{n} CT files of 512x512 generated in {time.perf_counter() - t:.1f} s")
+        cert = _certificate(root)
+        variants = VARIANTS if cert else tuple(v for v in VARIANTS if v != "gdcmanon")
         runs: dict[str, list[dict]] = {}
         for round_ in range(args.repeat):  # every other round in reverse; outputs kept (below)
-            for name in VARIANTS[::-1] if round_ % 2 else VARIANTS:
+            for name in variants[::-1] if round_ % 2 else variants:
                 src = small if name.endswith("small") else full
                 env = {**os.environ, "TQDM_DISABLE": "1"}
                 os.sync()  # the previous variant's writes are not flushed during this one
                 done = subprocess.run(
                     [sys.executable, __file__, "--variant", name.replace("-small", ""),
-                     "--src", str(src), "--out", str(root / f"out-{name}-{round_}")],
+                     "--src", str(src), "--out", str(root / f"out-{name}-{round_}"),
+                     "--cert", str(cert)],
                     capture_output=True, text=True, env=env)
                 if done.returncode:
                     print(done.stderr[-2000:])
@@ -162,7 +214,7 @@ def main() -> None:
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 row["variant"] = name
                 runs.setdefault(name, []).append(row)
-        rows = [min(runs[name], key=lambda r: r["seconds"]) for name in VARIANTS]
+        rows = [min(runs[name], key=lambda r: r["seconds"]) for name in variants]
         by = {r["variant"]: r for r in rows}
         print(f"\n{'variant':20}{'files':>7}{'seconds':>9}{'files/s':>9}{'CPU ms/file':>12}"
               f"{'peak MB':>9}{'worker MB':>10}")
@@ -183,6 +235,14 @@ def main() -> None:
             ("peak MB, 1000 files / 250 files (workbench-1)",
              by["workbench-1"]["peak_mb"] / by["workbench-1-small"]["peak_mb"], "~1.0 (flat)"),
         ]
+        checks += [
+            ("workbench deid (whole process) / plain", fps["cli-1"] / fps["plain"], ">= 0.75"),
+            ("workbench deid (whole process) / dicognito", fps["cli-1"] / fps["dicognito"],
+             ">= 1.3"),
+        ]
+        if "gdcmanon" in by:  # "within 1.2x of gdcmanon's time": 2 workers' time / gdcmanon's
+            checks.append(("workbench deid, 2 workers, time / gdcmanon's",
+                           by["cli-2"]["seconds"] / by["gdcmanon"]["seconds"], "<= 1.2"))
         for label, value, target in checks:
             print(f"{label:42}{value:>6.2f}  {target}")
         worst = max(max(r["peak_mb"], r["worker_peak_mb"]) for r in rows
