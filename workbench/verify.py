@@ -183,6 +183,9 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     except Exception as exc:
         return [f"output does not parse: {type(exc).__name__}: {exc}"]
     problems: list[str] = []
+    if not get_value(ds, "SOPInstanceUID"):
+        problems.append("SOPInstanceUID is missing: the input is probably damaged or cut short; "
+                        "copy the file again from the original media")
     if get_value(ds, "PatientIdentityRemoved") != "YES":
         problems.append("PatientIdentityRemoved is not YES")
     if "DeidentificationMethod" not in ds and "DeidentificationMethodCodeSequence" not in ds:

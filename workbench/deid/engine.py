@@ -15,7 +15,7 @@ from functools import lru_cache
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, get_entry, keyword_for_tag, tag_for_keyword
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
@@ -49,6 +49,14 @@ PLACEHOLDER_PDF = (
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
 ENCAPSULATED_DOCUMENT = 0x00420011
+#: What a sequence replaced by dummies (D) keeps: codes, and how content items relate.
+STRUCTURE_TAGS = frozenset(tag_for_keyword(k) for k in (
+    "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning",
+    "LongCodeValue", "URNCodeValue", "ContextIdentifier", "MappingResource", "ValueType",
+    "RelationshipType", "ContinuityOfContent", "TemplateIdentifier",
+    "ReferencedContentItemIdentifier"))
+STRUCTURE_VRS = frozenset({"CS", "US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "DS", "IS",
+                           "AT"})
 KEEP = Action("K", "inside a kept sequence")
 TRIAL_TAGS = {
     "sponsor": "ClinicalTrialSponsorName", "protocol_id": "ClinicalTrialProtocolID",
@@ -135,6 +143,14 @@ def _encodings(ds: Dataset) -> tuple[str, ...]:
     return tuple(dict.fromkeys(
         [*convert_encodings(get_value(ds, "SpecificCharacterSet") or "ISO_IR 6"), "ascii",
          "utf-8"]))
+
+
+def _in_dictionary(tag: int) -> bool:
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
 
 
 def _dictionary_vr(tag: int) -> str:
@@ -303,6 +319,10 @@ class Engine:
 
     def default_action(self, tag: int, vr: str) -> Action:
         """The action for an attribute that Table E.1-1 and the profile do not name."""
+        if not _in_dictionary(tag):
+            return Action("X", "not in the data dictionary: removed")
+        if tag >> 16 == 0x0010:
+            return Action("X", "patient attribute named by no rule: removed")
         if vr == "SQ":
             return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
         if vr == "UI":
@@ -369,8 +389,9 @@ class Engine:
 
     def _dummy(self, elem: DataElement) -> None:
         vr = elem.VR
-        if vr == "SQ":
-            elem.value = Sequence()
+        if vr == "SQ":  # D keeps the items, with dummies inside (an empty sequence is Z)
+            for item in elem.value or []:
+                self._dummy_item(item)
         elif vr == "UI":
             self._uids(elem, listed=True)
         elif elem.tag == ENCAPSULATED_DOCUMENT:
@@ -381,6 +402,25 @@ class Engine:
             elem.value = b"\0\0" if vr in ("OB", "OW", "UN") else b"\0" * 8
         else:  # binary numbers
             elem.value = 0
+
+    def _dummy_item(self, ds: Dataset) -> None:
+        """An item of a sequence replaced by dummies: codes and structure (value types,
+        concept names, relationships, numbers) stay; text, names, dates and times get
+        dummies; UIDs are remapped; private attributes go."""
+        for tag, raw in elements(ds):
+            key = int(tag)
+            vr = raw_vr(raw) if type(raw) is RawDataElement else raw.VR
+            if key >> 16 & 1 or key & 0xFFFF == 0:
+                del ds[tag]
+            elif vr == "SQ":
+                for item in decoded(ds, tag, raw) or []:
+                    self._dummy_item(item)
+            elif key in STRUCTURE_TAGS or vr in STRUCTURE_VRS:
+                continue
+            elif vr == "UI":
+                self._uids(_element(ds, tag, raw))
+            elif getattr(raw, "value", None) not in (None, b"", ""):
+                self._dummy(_element(ds, tag, raw))
 
     def _uids(self, elem: DataElement, listed: bool = False) -> None:
         """Remap UIDs (see :meth:`_remaps`)."""
