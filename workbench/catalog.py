@@ -265,7 +265,7 @@ CATALOG_TAGS = tuple(tag_for_keyword(kw) for kw in (
     "SOPClassUID", "SOPInstanceUID", "StudyDate", "AccessionNumber", "Modality",
     "StudyDescription", "SeriesDescription", "PatientName", "PatientID", "StudyInstanceUID",
     "SeriesInstanceUID", "SeriesNumber", "InstanceNumber", "SamplesPerPixel", "NumberOfFrames",
-    "Rows", "Columns", "BitsAllocated"))
+    "Rows", "Columns", "BitsAllocated", "PhotometricInterpretation"))
 
 
 def read_header(path: str) -> Instance | Skipped:
@@ -310,21 +310,32 @@ def read_header(path: str) -> Instance | Skipped:
 
 
 def _pixels_short(ds, fp, size: int) -> int:
-    """How many bytes of native pixel data are missing (0 when complete or not checkable)."""
+    """How many bytes of native pixel data are missing (0 when complete or not checkable).
+
+    The expected length is Rows x Columns x frames x samples x BitsAllocated / 8, rounded
+    up (1-bit data packs eight pixels a byte; YBR_FULL_422 holds two samples a pixel).
+    Both the element's declared length and the bytes in the file must reach it.
+    """
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if ts is None or ts.is_compressed or "Rows" not in ds:
         return 0
     start = fp.tell()
-    if fp.read(4) != PIXEL_DATA_TAG:
+    head = fp.read(8 if ts.is_implicit_VR else 12)
+    if head[:4] != PIXEL_DATA_TAG or len(head) < (8 if ts.is_implicit_VR else 12):
         return 0
+    declared = int.from_bytes(head[-4:], "little")
     try:
-        expected = (int(get_value(ds, "Rows")) * int(get_value(ds, "Columns"))
-                    * int(get_value(ds, "SamplesPerPixel") or 1)
-                    * int(get_value(ds, "NumberOfFrames") or 1)
-                    * int(get_value(ds, "BitsAllocated"))) // 8
+        samples = int(get_value(ds, "SamplesPerPixel") or 1)
+        if str(get_value(ds, "PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+            samples = 2
+        bits = (int(get_value(ds, "Rows")) * int(get_value(ds, "Columns")) * samples
+                * int(get_value(ds, "NumberOfFrames") or 1) * int(get_value(ds, "BitsAllocated")))
     except (AttributeError, TypeError, ValueError):
         return 0
-    have = size - start - (8 if ts.is_implicit_VR else 12)
+    expected = -(-bits // 8)
+    have = size - start - len(head)
+    if declared != 0xFFFFFFFF:
+        have = min(have, declared)
     return max(0, expected - have)
 
 

@@ -56,12 +56,12 @@ def _report() -> Dataset:
     return ds
 
 
-def _run(tmp_path: Path, ds: Dataset, profile: str = "ps315-basic"):
+def _run(tmp_path: Path, ds: Dataset, store: Path | None = None):
     src = tmp_path / "src"
-    src.mkdir()
+    src.mkdir(parents=True)
     ds.save_as(src / "obj.dcm", enforce_file_format=True)
     out = tmp_path / "out"
-    report = deidentify_delivery(src, out, profile, store=Store(tmp_path / "s.db"),
+    report = deidentify_delivery(src, out, "ps315-basic", store=Store(store or tmp_path / "s.db"),
                                  progress=False)
     written = [o for o in report.outcomes if o.state == "written"]
     assert len(written) == 1, [o.reason for o in report.quarantined]
@@ -116,3 +116,20 @@ def test_public_attributes_the_dictionary_does_not_know_are_removed(tmp_path):
     ds.add_new(0x00187777, "UN", b"anything")
     out = _run(tmp_path, ds)
     assert 0x00081999 not in out and 0x00187777 not in out
+
+
+def test_known_attributes_written_as_un_are_processed_like_any_other(tmp_path):
+    ds = _report()
+    uid, ref = ds.SOPInstanceUID, "1.2.826.0.1.3680043.99.7"
+    del ds.PatientName
+    ds.add_new(0x00100010, "UN", NAME.encode())
+    ds.add_new(0x00081155, "UN", ref.encode() + b"\0")  # Referenced SOP Instance UID
+    ds.add_new(0x00081030, "UN", b"CT chest ")  # Study Description, removed by the basic profile
+    out = _run(tmp_path, ds)
+    assert out[0x00100010].VR == "PN" and "Kowalczyk" not in str(out.PatientName)
+    assert out[0x00081155].VR == "UI" and out.ReferencedSOPInstanceUID not in (ref, "")
+    assert out.SOPInstanceUID != uid and 0x00081030 not in out
+    same = _report()  # the UID read as UI elsewhere remaps to the same output UID
+    same.ReferencedSOPInstanceUID = ref
+    again = _run(tmp_path / "again", same, store=tmp_path / "s.db")  # same trial secret
+    assert again.ReferencedSOPInstanceUID == out.ReferencedSOPInstanceUID

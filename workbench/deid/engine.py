@@ -251,6 +251,9 @@ class Engine:
                     del ds[tag]
                 continue
             vr = raw.VR or _dictionary_vr(key)
+            if vr == "UN" and _dictionary_vr(key) != "UN":  # a known attribute written as UN
+                raw = ds[tag]  # pydicom decodes it with the dictionary's VR
+                vr = raw.VR
             if kept:  # inside a kept sequence: the profile's own rules and the date rule only
                 action = self.overrides.get(key) or (
                     self.date_action if vr in ("DA", "DT") else KEEP)
@@ -426,7 +429,7 @@ class Engine:
         """Remap UIDs (see :meth:`_remaps`)."""
         if not elem.value or not self._remaps(elem.tag, listed):
             return
-        new = [remap_uid(str(v), self.secret, self.root) for v in _values(elem)]
+        new = [remap_uid(str(v).rstrip("\0 "), self.secret, self.root) for v in _values(elem)]
         elem.value = new if len(new) > 1 else new[0]
 
     def _remaps(self, tag: int, listed: bool) -> bool:
