@@ -89,14 +89,21 @@ def with_pandas_wide() -> None:
 
 
 def cmd_deid(args) -> int:
-    from .deid.run import deidentify_delivery
+    from .deid.run import check_folders, deidentify_delivery, default_quarantine, quarantine_exposure
+    from .store import default_path
 
+    out = Path(args.out).resolve()  # checked before the store is opened (and so created)
+    check_folders(Path(args.src).resolve(), out,
+                  Path(args.quarantine).resolve() if args.quarantine else default_quarantine(out),
+                  Path(args.store) if args.store else default_path())
     store = _store(args)
     report = deidentify_delivery(
         args.src, args.out, args.profile, store=store, secret=_secret(args), lookup=args.lookup,
         site=args.site, workers=args.workers, resume=args.resume, quarantine=args.quarantine,
         progress=not os.environ.get("TQDM_DISABLE"))
     print_report(report)
+    for warning in filter(None, (store.exposure(), quarantine_exposure(report.quarantine))):
+        print(warning, file=sys.stderr)
     return report.exit_code
 
 
@@ -145,7 +152,9 @@ def cmd_verify(args) -> int:
 def cmd_keys(args) -> int:
     store = _store(args)
     if args.output and args.output != "-":
-        with open(args.output, "w", newline="", encoding="utf-8") as f:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the key
+        os.fchmod(fd, 0o600)  # a file that existed keeps its mode otherwise
+        with open(fd, "w", newline="", encoding="utf-8") as f:
             n = store.export_keys(f, args.trial)
         print(f"wrote {n} link(s) to {args.output}; it identifies patients: keep it at the site",
               file=sys.stderr)

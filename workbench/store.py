@@ -77,22 +77,26 @@ class Store:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_path()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.parent.exists():
+                self.path.parent.mkdir(mode=0o700, parents=True)
+            if not self.path.exists():  # the trial secret and linkage key: the owner's only
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             self.db = sqlite3.connect(self.path)
             self.db.executescript(f"BEGIN; {SCHEMA} COMMIT;")  # one transaction: one sync
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the state database {self.path}: {exc}; "
                              "pass --store with a writable path.") from exc
 
+    def exposure(self) -> str | None:
+        """A warning when other users of this machine can read the store, else None."""
+        mode = self.path.stat().st_mode
+        if mode & 0o077:
+            return (f"warning: the state database {self.path} (trial secrets, linkage key) is "
+                    f"readable by other users (mode {mode & 0o777:o}); run chmod 600 on it.")
+        return None
+
     def close(self) -> None:
         self.db.close()
-
-    def check_outside(self, folder: str | os.PathLike) -> None:
-        """Refuse a store inside ``folder`` (an output must never carry the linkage key)."""
-        folder = Path(folder).resolve()
-        if folder == self.path.resolve().parent or folder in self.path.resolve().parents:
-            raise StoreError(f"the state database {self.path} is inside {folder}; it holds the "
-                             "linkage key and must stay outside any output. Use --store elsewhere.")
 
     # -- trial secret -------------------------------------------------------------
     def trial_secret(self, trial: str, create: bool = True) -> bytes:

@@ -93,18 +93,26 @@ def output_bytes_equal(path: str | os.PathLike, header: bytes, source: Source) -
             return out.read() == src.read(tail)
 
 
-def write_output(path: str | os.PathLike, header: bytes, source: Source | None = None) -> None:
+def write_output(path: str | os.PathLike, header: bytes, source: Source | None = None,
+                 private: bool = False) -> None:
     """Write ``header`` (plus the source's pixel element) to ``path`` atomically.
 
-    Paths are handled as strings: pathlib interns every part of every path it
-    parses, which a worker writing thousands of files pays in time and memory.
+    ``private`` files (identifiable copies in the quarantine) are readable by their
+    owner only (0600). Paths are handled as strings: pathlib interns every part of
+    every path it parses, which a worker writing thousands of files pays in time and memory.
     """
     folder, name = os.path.split(os.fspath(path))
     tmp = os.path.join(folder, f".{name}.partial")
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
-        with open(tmp, "wb") as out:
+        if private:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            out = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        else:
+            out = open(tmp, "wb")
+        with out:
             out.write(header)
             if source is not None and source.tail:
                 with open(source.path, "rb") as src:

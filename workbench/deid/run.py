@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 from .. import verify
 from ..catalog import Instance, Skipped, files_under, get_value, read_header
-from ..errors import OutputConflict, WorkbenchError
+from ..errors import OutputConflict, StoreError, WorkbenchError
 from ..profile import Profile, load_profile
 from ..select import Selector
 from ..store import Store
@@ -169,11 +169,27 @@ def _outcome(task: Task, state: str, target: str, uids: tuple[str, str]) -> Outc
 
 
 def _quarantine_output(task: Task, header: bytes, source, reason: str) -> Outcome:
+    """Keep an unreleased output in the quarantine, which only its owner may open."""
+    if not os.path.isdir(task.job.quarantine):
+        os.makedirs(task.job.quarantine, mode=0o700, exist_ok=True)
     target = os.path.join(task.job.quarantine, task.output)
-    write_output(target, header, source)
+    write_output(target, header, source, private=True)
     write_output(os.path.splitext(target)[0] + ".reason.json",
-                 json.dumps({"output": task.output, "reason": reason}, indent=1).encode())
+                 json.dumps({"output": task.output, "reason": reason}, indent=1).encode(),
+                 private=True)
     return Outcome(task.source, task.study_uid, "quarantined", target, reason)
+
+
+def quarantine_exposure(quarantine: str | os.PathLike) -> str | None:
+    """A warning when other users of this machine can open the quarantine, else None."""
+    try:
+        mode = os.stat(quarantine).st_mode
+    except FileNotFoundError:
+        return None
+    if mode & 0o077:
+        return (f"warning: the quarantine {quarantine} holds identifiable copies and is open to "
+                f"other users (mode {mode & 0o777:o}); run chmod 700 on it.")
+    return None
 
 
 def _quarantine_input(task: Task, reason: str) -> Outcome:
@@ -181,6 +197,32 @@ def _quarantine_input(task: Task, reason: str) -> Outcome:
 
 
 # --- coordinator -------------------------------------------------------------------------
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_folders(src: Path, out: Path, quarantine: Path, store: Path) -> None:
+    """Refuse folders that overlap: sources stay read-only, outputs carry no identifiable
+    copies or keys. ``OUT.quarantine`` and the other ``OUT.*`` folders count as OUT's own."""
+    store = store.resolve()
+    if _inside(out, src) or _inside(src, out):
+        raise WorkbenchError(f"output {out} and source {src} overlap; choose a separate folder.")
+    if any(p.parent == out.parent and p.name.startswith(f"{out.name}.")
+           for p in (src, *src.parents)):
+        raise WorkbenchError(f"source {src} is inside {out}'s own folders (quarantine, receipts, "
+                             "superseded outputs); copy the files you mean to process elsewhere.")
+    for what, path in (("quarantine", quarantine), ("state database", store)):
+        if _inside(path, src):
+            raise WorkbenchError(f"{what} {path} is inside the source {src}; sources are never "
+                                 f"written to. Choose a {what} outside it.")
+    if _inside(quarantine, out):
+        raise WorkbenchError(f"quarantine {quarantine} is inside the output {out}; it must stay "
+                             "apart so it cannot leave the site with the output.")
+    if _inside(store, out):
+        raise StoreError(f"the state database {store} is inside {out}; it holds the "
+                         "linkage key and must stay outside any output. Use --store elsewhere.")
+
 
 def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile: str | Profile, *,
                         store: Store, secret: bytes | None = None, lookup: str | None = None,
@@ -226,12 +268,7 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     quarantine = Path(quarantine).resolve() if quarantine else default_quarantine(out)
     if not src.exists():
         raise WorkbenchError(f"source {src} does not exist.")
-    if out == src or src in out.parents or out in src.parents:
-        raise WorkbenchError(f"output {out} and source {src} overlap; choose a separate folder.")
-    if quarantine == out or out in quarantine.parents:
-        raise WorkbenchError(f"quarantine {quarantine} is inside the output {out}; it must stay "
-                             "apart so it cannot leave the site with the output.")
-    store.check_outside(out)
+    check_folders(src, out, quarantine, store.path)
     if out.exists() and any(out.iterdir()) and not resume:
         raise OutputConflict(f"output folder {out} already holds files; pass --resume to "
                              "complete it, or choose an empty folder.")
@@ -502,12 +539,14 @@ def _write_reasons(report: Report, quarantine: Path) -> None:
     """Append this run's quarantine reasons to ``reasons.jsonl``; a resumed run adds no repeats."""
     if not report.quarantined:
         return
-    quarantine.mkdir(parents=True, exist_ok=True)
+    if not quarantine.exists():
+        quarantine.mkdir(mode=0o700, parents=True)
     path = quarantine / "reasons.jsonl"
     known = set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
     lines = [json.dumps({"source": o.source, "quarantined_as": o.output, "reason": o.reason})
              for o in report.quarantined]
     new = [line for line in dict.fromkeys(lines) if line not in known]
     if new:
-        with open(path, "a", encoding="utf-8") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(fd, "a", encoding="utf-8") as f:
             f.write("\n".join(new) + "\n")
