@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
 from io import BytesIO
@@ -54,7 +55,8 @@ class Instance:
 
 @dataclass(slots=True)
 class Skipped:
-    """A file the catalog did not take, and why (``kind``: not-dicom, dicomdir, unreadable)."""
+    """A file the catalog did not take, and why (``kind``: not-dicom, dicomdir, unreadable,
+    not-a-file)."""
 
     path: str
     kind: str
@@ -271,6 +273,11 @@ CATALOG_TAGS = tuple(tag_for_keyword(kw) for kw in (
 def read_header(path: str) -> Instance | Skipped:
     """Catalog one file: an :class:`Instance`, or :class:`Skipped` with a reason."""
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):  # opening a FIFO would wait for a writer forever
+            what = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) \
+                else "a device"
+            return Skipped(path, "not-a-file", f"{what}, not a file: not read")
         with open(path, "rb") as fp:
             try:
                 ds = parse_header(fp, tags=CATALOG_TAGS)

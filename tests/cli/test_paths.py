@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import stat
 from pathlib import Path
 
@@ -78,3 +81,13 @@ def test_a_store_or_quarantine_open_to_others_is_reported_at_every_run(delivery,
     code, text = _deid(capsys, delivery, tmp_path / "out", "--store", str(store), "--resume")
     assert "state database" in text and "readable by other users" in text and "chmod 600" in text
     assert "quarantine" in text and "chmod 700" in text
+
+
+def test_a_fifo_in_the_source_is_listed_and_skipped_not_waited_on(delivery, tmp_path):
+    os.mkfifo(delivery / "pipe")
+    done = subprocess.run([str(Path(sys.executable).parent / "workbench"), "deid", str(delivery),
+                           str(tmp_path / "out"), "--profile", "ps315-basic", "--store",
+                           str(tmp_path / "s.db")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr  # the bad files are quarantined; the rest released
+    assert "a FIFO, not a file" in done.stdout + done.stderr
+    assert (tmp_path / "out").exists() and "Traceback" not in done.stderr
