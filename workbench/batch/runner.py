@@ -139,7 +139,7 @@ def run_batch(settings: BatchSettings, *, store: Store | None = None,
             record.save_manifest()
             run.survey = survey(Path(settings.source), workers.executor, workers.slots, progress)
             run.secret = secret or store.trial_secret(trial)
-            table = (Lookup.from_csv(settings.lookup, profile.subject_id.get("key", "PatientID"))
+            table = (Lookup.for_profile(settings.lookup, profile)
                      if settings.lookup else None)
             entries = run.ledger.entries()
             _check_output(Path(settings.output), entries)

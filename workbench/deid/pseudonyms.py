@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import hashlib
 import hmac
 import re
@@ -23,18 +24,56 @@ class Lookup:
     rows: dict[str, dict[str, str]]
 
     @classmethod
-    def from_csv(cls, path: str | Path, key: str) -> "Lookup":
+    def for_profile(cls, path: str | Path, profile: Profile) -> "Lookup":
+        """The lookup table at ``path`` read as ``profile``'s subject_id rule says."""
+        rule = profile.subject_id
+        return cls.from_csv(path, rule.get("key", "PatientID"), rule.get("column"),
+                            bool(rule.get("shared_ids")))
+
+    @classmethod
+    def from_csv(cls, path: str | Path, key: str, column: str | None = None,
+                 shared_ids: bool = False) -> "Lookup":
+        """Read a UTF-8 lookup (with or without a BOM). Rows with a blank key are ignored;
+        a key given twice, or two keys sharing one ``column`` value (unless
+        ``shared_ids``), is refused with the rows named."""
         try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f)
-                if key not in (reader.fieldnames or []):
-                    raise WorkbenchError(
-                        f"lookup table {path} has no {key!r} column (it has "
-                        f"{', '.join(reader.fieldnames or [])}); the profile keys subjects on {key}.")
-                rows = {r[key].strip(): {k: (v or "").strip() for k, v in r.items() if k}
-                        for r in reader if r.get(key, "").strip()}
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise WorkbenchError(f"cannot read lookup table {path}: {exc}") from exc
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            was = "UTF-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+                "Latin-1 (ISO-8859-1) or Windows-1252"
+            raise WorkbenchError(
+                f"lookup table {path} is not UTF-8 (byte {exc.start} is not); it looks like "
+                f"{was}: save it as UTF-8, e.g. iconv -f {'utf-16' if was == 'UTF-16' else 'latin1'}"
+                f" -t utf-8 {Path(path).name} > fixed.csv") from exc
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if key not in (reader.fieldnames or []):
+            raise WorkbenchError(
+                f"lookup table {path} has no {key!r} column (it has "
+                f"{', '.join(reader.fieldnames or [])}); the profile keys subjects on {key}.")
+        rows: dict[str, dict[str, str]] = {}
+        lines: dict[str, int] = {}
+        owners: dict[str, tuple[str, int]] = {}
+        for line, r in enumerate(reader, start=2):
+            k = (r.get(key) or "").strip()
+            if not k:
+                continue
+            if k in rows:
+                raise WorkbenchError(f"lookup table {path} gives {key} {k!r} twice (rows "
+                                     f"{lines[k]} and {line}); keep one row per {key}.")
+            rows[k], lines[k] = {c: (v or "").strip() for c, v in r.items() if c}, line
+            sid = rows[k].get(column or "", "")
+            if sid and not shared_ids:
+                if sid in owners and owners[sid][0] != k:
+                    other, at = owners[sid]
+                    raise WorkbenchError(
+                        f"lookup table {path} maps {key} {other!r} (row {at}) and {k!r} (row "
+                        f"{line}) to one {column} {sid!r}; give each patient their own ID, or "
+                        "set shared_ids: true in the profile's subject_id if they are one subject.")
+                owners[sid] = (k, line)
         return cls(key, rows)
 
 

@@ -274,7 +274,7 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
                              "complete it, or choose an empty folder.")
     trial = profile.trial_key
     secret = secret or store.trial_secret(trial)
-    table = Lookup.from_csv(lookup, profile.subject_id.get("key", "PatientID")) if lookup else None
+    table = Lookup.for_profile(lookup, profile) if lookup else None
     files = headers if isinstance(headers, Delivery) else Delivery()
     report = Report(profile.name, profile.hash, str(out), str(quarantine), files=files)
     store.audit(trial, "deid-start", {"profile": profile.name, "profile_hash": profile.hash,
