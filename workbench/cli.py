@@ -38,6 +38,9 @@ def _secret(args) -> bytes | None:
 def cmd_examples(args) -> int:
     from .examples import generate
 
+    if args.patients < 1 or args.seed < 0:
+        raise WorkbenchError(f"--patients must be 1 or more and --seed 0 or more (got "
+                             f"{args.patients} and {args.seed}).")
     planted = generate(args.out, patients=args.patients, seed=args.seed,
                        bad_inputs=args.with_bad_files)
     print(f"example delivery in {planted.delivery} ({len(planted.patients)} patients); "
@@ -332,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished files are complete; re-run with --resume", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader (head, less) went away: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

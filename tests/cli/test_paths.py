@@ -91,3 +91,21 @@ def test_a_fifo_in_the_source_is_listed_and_skipped_not_waited_on(delivery, tmp_
     assert done.returncode == 2, done.stderr  # the bad files are quarantined; the rest released
     assert "a FIFO, not a file" in done.stdout + done.stderr
     assert (tmp_path / "out").exists() and "Traceback" not in done.stderr
+
+
+def test_a_file_given_as_the_output_is_a_clear_error(delivery, tmp_path, capsys):
+    (tmp_path / "out").write_text("notes")
+    code, text = _deid(capsys, delivery, tmp_path / "out", "--store", str(tmp_path / "s.db"))
+    assert code == 1 and "is a file; give a folder" in text and "Traceback" not in text
+
+
+def test_examples_with_no_patients_is_a_clear_error(tmp_path, capsys):
+    assert main(["examples", str(tmp_path / "ex"), "--patients", "0"]) == 1
+    assert "--patients must be 1 or more" in capsys.readouterr().err
+
+
+def test_a_listing_piped_into_head_stops_quietly():
+    done = subprocess.run(f"'{Path(sys.executable).parent / 'workbench'}' profiles show "
+                          "ps315-basic | head -1", shell=True, capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.startswith("ps315-basic") and "Traceback" not in done.stderr

@@ -35,3 +35,15 @@ def test_unknown_project_is_a_clear_error(xnat_server, capsys):
         server_listing(xnat_server.url, "NOPE")
     assert main(["listing", "--xnat", xnat_server.url, "--project", "NOPE"]) == 1
     assert "check the project ID" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("problem", ["password", "url"])
+def test_a_refused_login_or_an_unreachable_server_is_one_line(xnat_server, capsys, monkeypatch,
+                                                             problem):
+    monkeypatch.setenv("XNAT_USER", "owner")
+    monkeypatch.setenv("XNAT_PASSWORD", "not-the-password")
+    url = xnat_server.url if problem == "password" else "http://127.0.0.1:9"
+    assert main(["listing", "--xnat", url, "--project", PROJECT]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert ("refused the login" if problem == "password" else "cannot reach XNAT") in err

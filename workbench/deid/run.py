@@ -206,6 +206,8 @@ def check_folders(src: Path, out: Path, quarantine: Path, store: Path) -> None:
     """Refuse folders that overlap: sources stay read-only, outputs carry no identifiable
     copies or keys. ``OUT.quarantine`` and the other ``OUT.*`` folders count as OUT's own."""
     store = store.resolve()
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"output {out} is a file; give a folder (new or empty) for OUT.")
     if _inside(out, src) or _inside(src, out):
         raise WorkbenchError(f"output {out} and source {src} overlap; choose a separate folder.")
     if any(p.parent == out.parent and p.name.startswith(f"{out.name}.")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-import xnat
 
-from .xnat import PushError, credentials, public_url
+from .xnat import PushError, Server, public_url
 
 COLUMNS = ["subject", "session", "date", "study_uid", "scan", "modality", "description",
            "files", "megabytes"]
@@ -22,9 +21,9 @@ def server_listing(url: str, project: str, login: tuple[str, str] | None = None
     --------
     >>> server_listing("http://127.0.0.1:8080", "ANIMATE")        # doctest: +SKIP
     """
-    user, password = credentials(url, login)
     rows = []
-    with xnat.connect(url, user=user, password=password, loglevel="ERROR") as session:
+    server = Server(url, (10.0, 120.0), login)  # a refused login or no server: a PushError
+    with server.session as session:
         if project not in session.projects:
             raise PushError(f"project {project} not found on {public_url(url)} or not "
                             "visible to this user; check the project ID or ask for access")

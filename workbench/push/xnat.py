@@ -181,7 +181,7 @@ def _status(exc: Exception) -> tuple[int | None, str]:
     return (int(match[1]), _clean(match[2])) if match else (None, _clean(str(exc)))
 
 
-class _Server:
+class Server:
     """An xnatpy session that can log in again after a server restart or expiry."""
 
     def __init__(self, url: str, timeout: tuple[float, float],
@@ -374,7 +374,7 @@ class XnatPusher:
             studies = [s for s in studies if s.name in wanted]
         if not studies and only is None:
             raise PushError(f"no study folders in {self.out}; run workbench deid first.")
-        server = _Server(self.url, self.timeout, self.login)
+        server = Server(self.url, self.timeout, self.login)
         header = {"server": server.shown, "profile": self.profile.name,
                   "profile_hash": self.profile.hash, "overwrite": self.overwrite,
                   "project": self.project or str(self.profile.trial.get("xnat_project")),
@@ -428,7 +428,7 @@ class XnatPusher:
                 "receipt": receipt_json.name})
         return PushResult(outcomes, receipt_csv, receipt_json, self.push)
 
-    def _push_study(self, server: _Server, study: LocalStudy, archive: Future[Path] | None,
+    def _push_study(self, server: Server, study: LocalStudy, archive: Future[Path] | None,
                     overall: tqdm) -> StudyOutcome:
         outcome = StudyOutcome(study.subject_id, study.name, study.study_uid, len(study.files),
                                study.size)
@@ -490,7 +490,7 @@ class XnatPusher:
                         f"block of profile {self.profile.name}")
         return target
 
-    def _attempts(self, server: _Server, job: _Job, overall: tqdm) -> None:
+    def _attempts(self, server: Server, job: _Job, overall: tqdm) -> None:
         relogin, reasons = False, []
         for attempt in range(self.attempts):
             if attempt:
