@@ -11,15 +11,19 @@ Checks, per output file:
   attribute survives without a creator-aware keep rule, no overlay or curve
   survives unless Clean Graphics is on;
 * no identifying value of the input (name components of three or more
-  letters, IDs, accession number, birth date, address, phone numbers, and
+  letters or two CJK characters, the name's first two parts together and
+  their spellings without diacritics or transliterated, IDs, accession
+  number, the birth date in its written forms, address, phone numbers, and
   the institution and UIDs unless the profile keeps them) occurs in any
-  element value or in the file's bytes outside the pixel data, matched as a
-  whole token in the dataset's character set.
+  element value or in the file's bytes outside the pixel data, in the
+  dataset's character set: names as whole tokens, IDs of five or more
+  characters with a digit and CJK names anywhere, all-digit IDs between non-digits.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -77,9 +81,20 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     values = lambda kw: [v for v in peek(ds, kw).split("\\") if v]  # noqa: E731
     for kw in NAME_KEYWORDS:
         for v in values(kw):
-            for part in re.split(r"[\^=,\s]+", v):
-                if sum(ch.isalpha() for ch in part) >= 3 and part.casefold() not in PLACEHOLDERS:
-                    found.setdefault(part, f"{kw} component")
+            for group in v.split("="):
+                parts = [p for p in re.split(r"[\^,\s]+", group) if p]
+                forms = [p for p in parts if p.casefold() not in PLACEHOLDERS and (
+                    sum(ch.isalpha() for ch in p) >= 3 or len(p) >= 2 and _cjk(p))]
+                if len(parts) >= 2:  # short parts count beside another part of the name
+                    first, second = parts[:2]
+                    forms += [f"{first} {second}", f"{second} {first}", f"{first}, {second}",
+                              f"{second}, {first}", first + second, second + first]
+                for form in forms:
+                    for spelling in _spellings(form):
+                        found.setdefault(spelling, f"{kw} component")
+    for v in values("PatientBirthDate"):
+        for form in _written_dates(v.strip()):
+            found.setdefault(form, "PatientBirthDate")
     for kw in ID_KEYWORDS + PERSONAL:
         add(values(kw), kw)
     for item in _as_list(get_value(ds, "OtherPatientIDsSequence")):
@@ -97,6 +112,49 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     return Identity(tuple(sorted(found.items())), uids)
 
 
+_GERMANIC = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ø": "oe", "å": "aa", "æ": "ae",
+             "œ": "oe"}
+#: Letters with no decomposition, as they are written without the mark.
+_UNMARKED = {"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ß": "ss", "æ": "ae",
+             "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ı": "i"}
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def _cjk(text: str) -> bool:
+    """Han, kana or hangul: scripts written without spaces between words."""
+    return any(0x3040 <= ord(ch) <= 0x30FF or 0x3400 <= ord(ch) <= 0x9FFF
+               or 0xAC00 <= ord(ch) <= 0xD7AF or 0xF900 <= ord(ch) <= 0xFAFF for ch in text)
+
+
+def _spellings(text: str) -> set[str]:
+    """``text``, without its diacritics, and with German and Nordic letters written out."""
+    bare = "".join(_UNMARKED.get(ch, ch) for ch in unicodedata.normalize("NFD", text)
+                   if unicodedata.category(ch) != "Mn")
+    return {text, bare, "".join(map(_spelt, text))}
+
+
+def _spelt(ch: str) -> str:
+    out = _GERMANIC.get(ch.lower())
+    return ch if out is None else out if ch.islower() else out.capitalize()
+
+
+def _written_dates(da: str) -> list[str]:
+    """YYYYMMDD as ISO, D/M/Y, M/D/Y, D.M.Y, and with the month's name."""
+    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", da)
+    if not m or not 1 <= int(m[2]) <= 12:
+        return [da] if len(da) >= 8 else []
+    y, mo, d = m.groups()
+    name = _MONTHS[int(mo) - 1]
+    out = [da, f"{y}-{mo}-{d}", f"{y}/{mo}/{d}", f"{d}/{mo}/{y}", f"{mo}/{d}/{y}",
+           f"{d}.{mo}.{y}", f"{d}-{mo}-{y}", f"{mo}-{d}-{y}", f"{y}.{mo}.{d}"]
+    for month in (name, name[:3]):
+        for day in {d, d.lstrip("0")}:
+            out += [f"{day} {month} {y}", f"{month} {day}, {y}", f"{month} {day} {y}",
+                    f"{day}-{month}-{y}", f"{day}. {month} {y}"]
+    return out
+
+
 def _as_list(elem) -> list:
     value = getattr(elem, "value", elem)
     if value is None or value == "":
@@ -109,15 +167,29 @@ def _text_matcher(values: tuple[tuple[str, str], ...]):
     if not values:
         return None
     ordered = sorted((v for v, _ in values), key=len, reverse=True)
-    words = "|".join(re.escape(v) for v in ordered if not _embedded(v))
-    ids = "|".join(re.escape(v) for v in ordered if _embedded(v))
-    parts = ([rf"(?<![^\W_])(?:{words})(?![^\W_])"] if words else []) + ([ids] if ids else [])
+    by_mode: dict[str, list[str]] = {"word": [], "digits": [], "any": []}
+    for v in ordered:
+        by_mode[_mode(v)].append(re.escape(v))
+    parts = []
+    if by_mode["word"]:
+        parts.append(rf"(?<![^\W_])(?:{'|'.join(by_mode['word'])})(?![^\W_])")
+    if by_mode["digits"]:
+        parts.append(rf"(?<!\d)(?:{'|'.join(by_mode['digits'])})(?!\d)")
+    parts += by_mode["any"]
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
-def _embedded(value: str) -> bool:
-    """Long IDs (six or more characters, with a digit) count even inside a longer word."""
-    return len(value) >= 6 and any(ch.isdigit() for ch in value)
+def _mode(value: str) -> str:
+    """How a value is matched: IDs of five or more characters with a letter and a digit,
+    and names in scripts without spaces, anywhere ("any"); all-digit IDs of five or more
+    digits between non-digits ("digits"); everything else as a whole token ("word")."""
+    if _cjk(value):
+        return "any"
+    if len(value) >= 5 and value.isdigit():
+        return "digits"
+    if len(value) >= 5 and any(ch.isdigit() for ch in value):
+        return "any"
+    return "word"
 
 
 @lru_cache(maxsize=256)
@@ -127,14 +199,15 @@ def _byte_matcher(values: tuple[tuple[str, str], ...], encodings: tuple[str, ...
     A regex of plain alternatives finds candidates fast; each is then checked
     in Python (names as whole tokens, long IDs anywhere).
     """
-    needles: dict[bytes, bool] = {}  # encoded value -> must be a whole token
+    needles: dict[bytes, str] = {}  # encoded value -> how it is matched (see _mode)
     for value, _ in values:
         for enc in encodings:
             try:
                 raw = value.encode(enc).lower()
             except (UnicodeEncodeError, LookupError):
                 continue
-            needles[raw] = needles.get(raw, True) and not _embedded(value)
+            mode = _mode(value)
+            needles[raw] = mode if needles.get(raw, mode) == mode else "any"
     if not needles:
         return None
     ordered = sorted(needles, key=len, reverse=True)
@@ -142,6 +215,7 @@ def _byte_matcher(values: tuple[tuple[str, str], ...], encodings: tuple[str, ...
 
 
 TOKEN_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789") | frozenset(range(0x80, 0x100))
+DIGIT_BYTES = frozenset(b"0123456789")
 
 
 def _byte_hit(data: bytes, matcher) -> bytes | None:
@@ -150,11 +224,14 @@ def _byte_hit(data: bytes, matcher) -> bytes | None:
     pos = 0
     while (m := rx.search(data, pos)) is not None:
         start = m.start()
-        for needle, whole in needles:
+        for needle, mode in needles:
             end = start + len(needle)
-            if data.startswith(needle, start) and not (whole and (
-                    start and data[start - 1] in TOKEN_BYTES
-                    or end < len(data) and data[end] in TOKEN_BYTES)):
+            if not data.startswith(needle, start) or mode == "any":
+                if data.startswith(needle, start):
+                    return needle
+                continue
+            beside = TOKEN_BYTES if mode == "word" else DIGIT_BYTES
+            if not (start and data[start - 1] in beside or end < len(data) and data[end] in beside):
                 return needle
         pos = start + 1
     return None

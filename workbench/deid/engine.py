@@ -29,6 +29,7 @@ from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
 from .files import ASCII_VRS, encode, raw_element
+from . import scrub
 from .uids import is_class_keyword, remap_uid
 
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
@@ -49,6 +50,7 @@ PLACEHOLDER_PDF = (
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
 ENCAPSULATED_DOCUMENT = 0x00420011
+ANY_BYTES = re.compile(b"")  # a byte pre-check that sends every value to the scrub
 #: What a sequence replaced by dummies (D) keeps: codes, and how content items relate.
 STRUCTURE_TAGS = frozenset(tag_for_keyword(k) for k in (
     "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning",
@@ -84,14 +86,16 @@ class Subject:
 
 
 def identifying_strings(ds: Dataset) -> list[str]:
-    """Strings in ``ds`` that identify the patient, for the scrub pass."""
+    """Strings in ``ds`` that identify the patient, in the forms the scrub looks for."""
     out: list[str] = []
     values = lambda kw: [v.strip() for v in peek(ds, kw).split("\\") if v.strip()]  # noqa: E731
     for kw in ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
         for v in values(kw):
-            out += [t for t in re.split(r"[\^=,\s]+", v) if len(t) >= 3]
-    for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "PatientBirthDate",
-               "PatientAddress", "PatientTelephoneNumbers", "MilitaryRank"):
+            out += scrub.name_forms(v)
+    for v in values("PatientBirthDate"):
+        out += scrub.date_forms(v)
+    for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "PatientAddress",
+               "PatientTelephoneNumbers", "MilitaryRank"):
         out += [v for v in values(kw) if len(v) >= 3]
     for item in get_value(ds, "OtherPatientIDsSequence") or []:
         pid = str(get_value(item, "PatientID", "")).strip()
@@ -119,12 +123,14 @@ def _scrubber(pairs: tuple[tuple[str, str], ...]):
             needles.append(needle)  # the original spelling: casefold turns a final sigma medial
     if not table:
         return None, table
-    return re.compile(identifier_pattern(needles), re.IGNORECASE), table
+    return re.compile(scrub.pattern(needles), re.IGNORECASE), table
 
 
 @lru_cache(maxsize=256)
 def _byte_scrubber(needles: tuple[str, ...], encodings: tuple[str, ...]):
     """A fast pre-check on undecoded values: could any identifier be in these bytes?"""
+    if any(enc.startswith("iso2022") for enc in encodings):
+        return ANY_BYTES  # escape sequences may fall anywhere in a name: decode every value
     found = set()
     for needle in needles:
         for variant in {needle, needle.upper(), needle.lower(), needle.casefold(), needle.title()}:
@@ -158,21 +164,6 @@ def _dictionary_vr(tag: int) -> str:
         return dictionary_VR(tag).split(" or ")[0]
     except KeyError:
         return "UN"
-
-
-def is_embedded_id(text: str) -> bool:
-    """IDs of six or more characters with a digit are matched even inside longer words
-    (an accession number prefixed into a procedure step ID still identifies)."""
-    return len(text) >= 6 and any(ch.isdigit() for ch in text)
-
-
-def identifier_pattern(needles: list[str]) -> str:
-    """A regex matching names as whole tokens and long IDs anywhere."""
-    ordered = sorted(needles, key=len, reverse=True)
-    words = "|".join(re.escape(n) for n in ordered if not is_embedded_id(n))
-    ids = "|".join(re.escape(n) for n in ordered if is_embedded_id(n))
-    parts = ([rf"(?<![^\W_])(?:{words})(?![^\W_])"] if words else []) + ([ids] if ids else [])
-    return "|".join(parts)
 
 
 class Engine:
