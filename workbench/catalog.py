@@ -327,8 +327,9 @@ def _pixels_short(ds, fp, size: int) -> int:
     if ts is None or ts.is_compressed or "Rows" not in ds:
         return 0
     start = fp.tell()
-    head = fp.read(8 if ts.is_implicit_VR else 12)
-    if head[:4] != PIXEL_DATA_TAG or len(head) < (8 if ts.is_implicit_VR else 12):
+    head_size = 8 if ts.is_implicit_VR else 12
+    head = fp.read(head_size)
+    if head[:4] != PIXEL_DATA_TAG or len(head) < head_size:
         return 0
     declared = int.from_bytes(head[-4:], "little")
     try:

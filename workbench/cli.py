@@ -92,12 +92,11 @@ def with_pandas_wide() -> None:
 
 
 def cmd_deid(args) -> int:
-    from .deid.run import check_folders, deidentify_delivery, default_quarantine, quarantine_exposure
+    from .deid.run import check_folders, deidentify_delivery, folders, quarantine_exposure
     from .store import default_path
 
-    out = Path(args.out).resolve()  # checked before the store is opened (and so created)
-    check_folders(Path(args.src).resolve(), out,
-                  Path(args.quarantine).resolve() if args.quarantine else default_quarantine(out),
+    # checked before the store is opened, which creates it
+    check_folders(*folders(args.src, args.out, args.quarantine),
                   Path(args.store) if args.store else default_path())
     store = _store(args)
     report = deidentify_delivery(
@@ -155,9 +154,9 @@ def cmd_verify(args) -> int:
 def cmd_keys(args) -> int:
     store = _store(args)
     if args.output and args.output != "-":
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the key
-        os.fchmod(fd, 0o600)  # a file that existed keeps its mode otherwise
-        with open(fd, "w", newline="", encoding="utf-8") as f:
+        from .deid.files import owner_only
+
+        with open(args.output, "w", newline="", encoding="utf-8", opener=owner_only) as f:
             n = store.export_keys(f, args.trial)
         print(f"wrote {n} link(s) to {args.output}; it identifies patients: keep it at the site",
               file=sys.stderr)

@@ -71,6 +71,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def open_to_others(path: str | os.PathLike) -> int | None:
+    """The permission bits of ``path`` when other users may open it; None when only its
+    owner may, or when it does not exist."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        return None
+    return mode if mode & 0o077 else None
+
+
 class Store:
     """Open (creating if needed) the state database at ``path``."""
 
@@ -89,10 +99,10 @@ class Store:
 
     def exposure(self) -> str | None:
         """A warning when other users of this machine can read the store, else None."""
-        mode = self.path.stat().st_mode
-        if mode & 0o077:
+        mode = open_to_others(self.path)
+        if mode is not None:
             return (f"warning: the state database {self.path} (trial secrets, linkage key) is "
-                    f"readable by other users (mode {mode & 0o777:o}); run chmod 600 on it.")
+                    f"readable by other users (mode {mode:o}); run chmod 600 on it.")
         return None
 
     def close(self) -> None:

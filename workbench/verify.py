@@ -226,10 +226,10 @@ def _byte_hit(data: bytes, matcher) -> bytes | None:
         start = m.start()
         for needle, mode in needles:
             end = start + len(needle)
-            if not data.startswith(needle, start) or mode == "any":
-                if data.startswith(needle, start):
-                    return needle
+            if not data.startswith(needle, start):
                 continue
+            if mode == "any":
+                return needle
             beside = TOKEN_BYTES if mode == "word" else DIGIT_BYTES
             if not (start and data[start - 1] in beside or end < len(data) and data[end] in beside):
                 return needle

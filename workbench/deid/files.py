@@ -93,6 +93,14 @@ def output_bytes_equal(path: str | os.PathLike, header: bytes, source: Source) -
             return out.read() == src.read(tail)
 
 
+def owner_only(path: str | os.PathLike, flags: int) -> int:
+    """An ``open()`` opener for files only their owner may read (0600, also when the
+    file existed): identifiable copies, reasons, linkage keys."""
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 def write_output(path: str | os.PathLike, header: bytes, source: Source | None = None,
                  private: bool = False) -> None:
     """Write ``header`` (plus the source's pixel element) to ``path`` atomically.
@@ -106,13 +114,7 @@ def write_output(path: str | os.PathLike, header: bytes, source: Source | None =
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
-        if private:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            out = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
-        else:
-            out = open(tmp, "wb")
-        with out:
+        with open(tmp, "wb", opener=owner_only if private else None) as out:
             out.write(header)
             if source is not None and source.tail:
                 with open(source.path, "rb") as src:

@@ -24,11 +24,11 @@ from ..catalog import Instance, Skipped, files_under, get_value, read_header
 from ..errors import OutputConflict, StoreError, WorkbenchError
 from ..profile import Profile, load_profile
 from ..select import Selector
-from ..store import Store
+from ..store import Store, open_to_others
 from .dates import offset_days, shift_da
 from .delivery import BATCH, Delivery, Outcome
 from .engine import Engine, Subject, render
-from .files import output_bytes_equal, read_source, sha256_file, write_output
+from .files import owner_only, output_bytes_equal, read_source, sha256_file, write_output
 from .pixels import pixel_review_reason
 from .pseudonyms import Lookup, assign
 
@@ -170,8 +170,7 @@ def _outcome(task: Task, state: str, target: str, uids: tuple[str, str]) -> Outc
 
 def _quarantine_output(task: Task, header: bytes, source, reason: str) -> Outcome:
     """Keep an unreleased output in the quarantine, which only its owner may open."""
-    if not os.path.isdir(task.job.quarantine):
-        os.makedirs(task.job.quarantine, mode=0o700, exist_ok=True)
+    _quarantine_folder(task.job.quarantine)
     target = os.path.join(task.job.quarantine, task.output)
     write_output(target, header, source, private=True)
     write_output(os.path.splitext(target)[0] + ".reason.json",
@@ -180,15 +179,18 @@ def _quarantine_output(task: Task, header: bytes, source, reason: str) -> Outcom
     return Outcome(task.source, task.study_uid, "quarantined", target, reason)
 
 
+def _quarantine_folder(path: str | os.PathLike) -> None:
+    """Create the quarantine readable by its owner only (0700), if it is not there."""
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+
+
 def quarantine_exposure(quarantine: str | os.PathLike) -> str | None:
     """A warning when other users of this machine can open the quarantine, else None."""
-    try:
-        mode = os.stat(quarantine).st_mode
-    except FileNotFoundError:
-        return None
-    if mode & 0o077:
+    mode = open_to_others(quarantine)
+    if mode is not None:
         return (f"warning: the quarantine {quarantine} holds identifiable copies and is open to "
-                f"other users (mode {mode & 0o777:o}); run chmod 700 on it.")
+                f"other users (mode {mode:o}); run chmod 700 on it.")
     return None
 
 
@@ -200,6 +202,14 @@ def _quarantine_input(task: Task, reason: str) -> Outcome:
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def folders(src: str | os.PathLike, out: str | os.PathLike,
+            quarantine: str | os.PathLike | None) -> tuple[Path, Path, Path]:
+    """Source, output and quarantine as absolute paths (the quarantine beside OUT by default)."""
+    out = Path(out).resolve()
+    return (Path(src).resolve(), out,
+            Path(quarantine).resolve() if quarantine else default_quarantine(out))
 
 
 def check_folders(src: Path, out: Path, quarantine: Path, store: Path) -> None:
@@ -266,8 +276,7 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
         the verified outputs in the store itself (a batch, as each study finishes).
     """
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    src, out = Path(src).resolve(), Path(out).resolve()
-    quarantine = Path(quarantine).resolve() if quarantine else default_quarantine(out)
+    src, out, quarantine = folders(src, out, quarantine)
     if not src.exists():
         raise WorkbenchError(f"source {src} does not exist.")
     check_folders(src, out, quarantine, store.path)
@@ -541,14 +550,12 @@ def _write_reasons(report: Report, quarantine: Path) -> None:
     """Append this run's quarantine reasons to ``reasons.jsonl``; a resumed run adds no repeats."""
     if not report.quarantined:
         return
-    if not quarantine.exists():
-        quarantine.mkdir(mode=0o700, parents=True)
+    _quarantine_folder(quarantine)
     path = quarantine / "reasons.jsonl"
     known = set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
     lines = [json.dumps({"source": o.source, "quarantined_as": o.output, "reason": o.reason})
              for o in report.quarantined]
     new = [line for line in dict.fromkeys(lines) if line not in known]
     if new:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with open(fd, "a", encoding="utf-8") as f:
+        with open(path, "a", encoding="utf-8", opener=owner_only) as f:
             f.write("\n".join(new) + "\n")
