@@ -11,7 +11,8 @@ process so peak memory is its own:
 * ``workbench-1-small``  1 worker on a quarter of the files (memory must stay flat),
 * ``gdcmanon``     GDCM's ``gdcmanon`` (PS3.15 basic profile in C++), a whole process,
 * ``cli-1``, ``cli-2``  ``workbench deid`` with verification, whole processes, 1 and 2
-  workers, timed the same way as ``gdcmanon`` (start-up and imports included).
+  workers, timed the same way as ``gdcmanon`` (start-up and imports included),
+* ``stages``       one worker's steps, each timed alone (CPU ms per file by stage).
 
 ``gdcmanon`` comes from Debian's ``libgdcm-tools``; it encrypts the removed
 attributes, so the benchmark makes a throw-away certificate with ``openssl req -x509``.
@@ -43,7 +44,8 @@ from pathlib import Path
 
 
 VARIANTS = ("plain", "dicognito", "engine", "workbench-1", "workbench-2", "workbench-1-small",
-            "gdcmanon", "cli-1", "cli-2")
+            "gdcmanon", "cli-1", "cli-2", "stages")
+STAGES = ("catalog", "read", "identity", "de-identify", "encode", "pixels", "verify", "write")
 WHOLE_PROCESS = ("gdcmanon", "cli-1", "cli-2")
 
 
@@ -100,7 +102,7 @@ def variant(name: str, src: Path, out: Path) -> dict:
     from pydicom import dcmread
 
     from workbench.deid.engine import Engine, Subject
-    from workbench.deid.files import read_source, write_output
+    from workbench.deid.files import read_source, source_pixels, write_output
     from workbench.deid.run import deidentify_delivery
     from workbench.profile import load_profile
     from workbench.store import Store
@@ -127,7 +129,11 @@ def variant(name: str, src: Path, out: Path) -> dict:
         for i, f in enumerate(files):
             source = read_source(str(f))
             header = engine.to_bytes(engine.deidentify(source.dataset, subject))
-            write_output(out / f"{i}.dcm", header, source)
+            write_output(out / f"{i}.dcm", header + source_pixels(source)[0])
+    elif name == "stages":
+        return {"variant": name, "files": len(files), "stages": stages(files, out),
+                "seconds": 1.0, "files_per_s": 0.0, "cpu_ms": 0.0, "peak_mb": 0.0,
+                "worker_peak_mb": 0.0}
     else:
         workers = int(name.split("-")[1])
         report = deidentify_delivery(src, out, "ps315-basic",
@@ -142,6 +148,39 @@ def variant(name: str, src: Path, out: Path) -> dict:
             "files_per_s": len(files) / seconds, "cpu_ms": 1000 * (cpu - cpu0) / len(files),
             "peak_mb": _peak_mb(resource.RUSAGE_SELF),
             "worker_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+
+
+def stages(files: list[Path], out: Path) -> dict[str, float]:
+    """CPU ms per file of each step a worker takes, in order, each timed on its own."""
+    from workbench import verify
+    from workbench.catalog import read_header
+    from workbench.deid.engine import Engine, Subject
+    from workbench.deid.files import read_source, source_pixels, write_output
+    from workbench.profile import load_profile
+
+    profile = load_profile("ps315-basic")
+    engine = Engine(profile, b"bench-secret-0123456789abcdef")
+    subject = Subject("SUBJ-0001", -400)
+    spent = dict.fromkeys(STAGES, 0.0)
+
+    def timed(stage, fn, *args):
+        t = time.process_time()
+        result = fn(*args)
+        spent[stage] += time.process_time() - t
+        return result
+
+    for i, f in enumerate(files):
+        timed("catalog", read_header, str(f))
+        source = timed("read", read_source, str(f))
+        identity = timed("identity", verify.identity_of, source.dataset, profile)
+        ds = timed("de-identify", engine.deidentify, source.dataset, subject)
+        header = timed("encode", engine.to_bytes, ds)
+        element, pixels = timed("pixels", source_pixels, source)
+        data = header + element
+        if timed("verify", verify.verdict, data, identity, profile, pixels).problems:
+            raise SystemExit(f"stages: {f} failed verification")
+        timed("write", write_output, out / f"{i}.dcm", data)
+    return {k: 1000 * v / len(files) for k, v in spent.items()}
 
 
 def make_data(root: Path, files: int) -> tuple[Path, Path]:
@@ -214,6 +253,8 @@ def main() -> None:
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 row["variant"] = name
                 runs.setdefault(name, []).append(row)
+        split = min(runs.pop("stages"), key=lambda r: sum(r["stages"].values()))["stages"]
+        variants = tuple(v for v in variants if v != "stages")
         rows = [min(runs[name], key=lambda r: r["seconds"]) for name in variants]
         by = {r["variant"]: r for r in rows}
         print(f"\n{'variant':20}{'files':>7}{'seconds':>9}{'files/s':>9}{'CPU ms/file':>12}"
@@ -245,6 +286,10 @@ def main() -> None:
                            by["cli-2"]["seconds"] / by["gdcmanon"]["seconds"], "<= 1.2"))
         for label, value, target in checks:
             print(f"{label:42}{value:>6.2f}  {target}")
+        print("\nCPU ms per file by stage (one worker)")
+        for stage, ms in split.items():
+            print(f"  {stage:16}{ms:>7.2f}")
+        print(f"  {'total':16}{sum(split.values()):>7.2f}")
         worst = max(max(r["peak_mb"], r["worker_peak_mb"]) for r in rows
                     if r["variant"].startswith("workbench"))
         print(f"{'largest workbench process peak (MB)':42}{worst:>6.0f}  <= 200")

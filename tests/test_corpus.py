@@ -18,6 +18,7 @@ from pydicom import dcmread
 from workbench.catalog import files_under
 from workbench.deid.run import deidentify_delivery
 from workbench.store import Store
+from workbench.verify_delivery import verify_delivery
 
 
 #: Files released under ps315-basic before the de-identification trust work; never fewer.
@@ -56,3 +57,10 @@ def test_corpus_processed_or_quarantined_never_crash(name, src, tmp_path):
         ds = dcmread(tmp_path / "out" / o.output)
         assert ds.PatientIdentityRemoved == "YES"
         assert not any(e.tag.is_private for e in ds)
+    with warnings.catch_warnings():  # workbench verify, on its own, agrees with the run
+        warnings.simplefilter("ignore")
+        again = verify_delivery(src, tmp_path / "out", "ps315-basic",
+                                store=Store(tmp_path / "state.sqlite"))
+    assert again.failed == [] and again.unexpected == []
+    assert again.verified == len(written)
+    assert {Path(p).name for p in again.missing} <= {Path(d).name for d, _ in report.duplicates}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -100,7 +101,9 @@ def test_quarantine_is_beside_the_output_with_reasons(runs):
     report, out = runs["uk-pet-core-lab"]
     q = Path(report.quarantine)
     assert q.parent == out.parent and out not in q.parents
-    assert (q / "reasons.jsonl").read_text().count("needs pixel review") == 2
+    reasons = [json.loads(line) for line in (q / "reasons.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in reasons] == ["needs pixel review"] * 2
+    assert all(r["reason"].startswith("needs pixel review: ") for r in reasons)
     assert report.exit_code == 2
 
 

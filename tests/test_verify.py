@@ -49,7 +49,7 @@ def _output(source: Dataset, profile: str = "ps315-basic", change=None) -> tuple
         change(out)
     header = engine.to_bytes(out)
     data = header + b"\xe0\x7f\x10\x00OW\0\0" + len(PIXELS).to_bytes(4, "little") + PIXELS
-    return data, verify.check(data, identity, prof)
+    return data, verify.check(data, identity, prof, PIXELS)
 
 
 def test_a_clean_output_verifies():
@@ -137,17 +137,17 @@ def test_an_output_that_ends_inside_an_element_fails():
     identity = verify.identity_of(source, prof)
     engine = Engine(prof, SECRET)
     header = engine.to_bytes(engine.deidentify(source, Subject("SUBJ-0001", -10)))
-    assert verify.check(header, identity, prof) == []
-    problems = verify.check(header[:-1], identity, prof)
+    assert verify.check(header, identity, prof, None) == []
+    problems = verify.check(header[:-1], identity, prof, None)
     assert problems and "does not parse" in problems[0]
     data, problems = _output(_source())
     assert problems == [] and data.startswith(header)
-    problems = verify.check(data[:-2], identity, prof)  # pixel data cut short
+    problems = verify.check(data[:-2], identity, prof, PIXELS)  # pixel data cut short
     assert problems and "does not parse" in problems[0]
 
 
 def test_an_output_that_does_not_parse_fails():
     data, _ = _output(_source())
     problems = verify.check(data[:128] + b"DICX" + data[132:], verify.identity_of(
-        _source(), load_profile("ps315-basic")), load_profile("ps315-basic"))
+        _source(), load_profile("ps315-basic")), load_profile("ps315-basic"), PIXELS)
     assert problems and "does not parse" in problems[0]

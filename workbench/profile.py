@@ -2,12 +2,14 @@
 
 A profile (YAML, see ``workbench/profiles/README.md``) starts from DICOM PS3.15 Table
 E.1-1, adds Annex E options and per-trial overrides, and resolves to a
-:class:`Plan`: one action per attribute, each with the rule that decided it.
+:class:`Plan`, which says what happens to any attribute at any depth and which
+rule decided it. The engine, the verifier, review's tag diff and
+``workbench profiles show`` all ask :meth:`Plan.action`.
 
 Examples
 --------
 >>> p = load_profile("ps315-basic")
->>> p.plan.action_for(0x00100010).code
+>>> p.plan.action(0x00100010, "PN").code
 'Z'
 """
 
@@ -25,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import get_entry, keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
 
+from .deid.uids import is_class_keyword
 from .errors import ProfileError
 
 TABLE_EDITION = "2024b"
@@ -90,17 +93,95 @@ class PrivateRule:
     rule: str
 
 
+#: What a sequence replaced by dummies (D) keeps: codes, and how content items relate.
+STRUCTURE_TAGS = frozenset(tag_for_keyword(k) for k in (
+    "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning",
+    "LongCodeValue", "URNCodeValue", "ContextIdentifier", "MappingResource", "ValueType",
+    "RelationshipType", "ContinuityOfContent", "TemplateIdentifier",
+    "ReferencedContentItemIdentifier"))
+STRUCTURE_VRS = frozenset({"CS", "US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "DS", "IS",
+                           "AT"})
+
+
 @dataclass
 class Plan:
-    """Resolved actions: standard tags, repeating groups and private rules."""
+    """Resolved rules: Table E.1-1 under the options, the profile's own rules (by
+    keyword, at every depth, or by path), and private rules.
 
-    actions: dict[int, Action]
+    Ask :meth:`action` what happens to an attribute; nothing else decides it.
+    """
+
+    actions: dict[int, Action]  # Table E.1-1 rows and rules by keyword
     private: list[PrivateRule]
     options: frozenset[str]
+    paths: dict[tuple[int, ...], Action] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def action_for(self, tag: int) -> Action | None:
-        """The action for a standard tag, or None when the profile is silent."""
-        return self.actions.get(tag)
+    def action(self, tag: int, vr: str, context: tuple[int, ...] = ()) -> Action:
+        """What happens to standard attribute ``tag`` (of VR ``vr``) inside the sequences
+        ``context`` (their tags, outermost first; empty at the top level).
+
+        The items of a kept, cleaned or remapped sequence get the same rules as the
+        top level, recursively (PS3.15 E.1.1). In order: a rule by path that ends at
+        this place (the longest first), a rule by keyword, the Table E.1-1 row, and the
+        default for attributes nothing names. Inside a sequence replaced by dummies
+        (D), codes and structure stay, UIDs are remapped, and the rest gets dummies;
+        inside a removed or emptied one, everything goes with it.
+        """
+        key = (tag, vr, context)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._resolve(tag, vr, context)
+        return found
+
+    def _resolve(self, tag: int, vr: str, context: tuple[int, ...]) -> Action:
+        for depth, outer in enumerate(context):
+            if outer >> 16 & 1:  # a private sequence is kept or removed by the private rules
+                continue
+            around = self.action(outer, "SQ", context[:depth])
+            if around.code in ("X", "Z"):
+                return Action("X", f"inside {_label(outer)}: {around.rule}")
+            if around.code == "D":
+                return self._dummied(tag, vr, outer)
+        place = (*context, tag)
+        for path in sorted(self.paths, key=len, reverse=True):
+            if place[-len(path):] == path:
+                return self.paths[path]
+        return self.actions.get(tag) or self.default_action(tag, vr)
+
+    def default_action(self, tag: int, vr: str) -> Action:
+        """The action for an attribute that Table E.1-1 and the profile do not name."""
+        if not _in_dictionary(tag):
+            return Action("X", "not in the data dictionary: removed")
+        if tag >> 16 == 0x0010:
+            return Action("X", "patient attribute named by no rule: removed")
+        if vr == "SQ":
+            return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
+        if vr == "UI":
+            if is_class_keyword(keyword_for_tag(tag) or ""):
+                return Action("K", "not in Table E.1-1: class UID kept")
+            return Action("U", "not in Table E.1-1: UID remapped")
+        if vr in ("DA", "DT"):
+            if "retain_long_full_dates" in self.options:
+                return Action("K", "not in Table E.1-1: dates kept (retain_long_full_dates)")
+            if "retain_long_modified_dates" in self.options:
+                return Action("S", "not in Table E.1-1: dates shifted "
+                                   "(retain_long_modified_dates)")
+            return Action("X", "not in Table E.1-1: dates removed (no date option)")
+        if vr == "PN":
+            return Action("D", "not in Table E.1-1: person names replaced")
+        return Action("K", "not in Table E.1-1: kept")
+
+    def _dummied(self, tag: int, vr: str, outer: int) -> Action:
+        where = f"inside {_label(outer)}, replaced by dummies"
+        if tag in STRUCTURE_TAGS or vr in STRUCTURE_VRS:
+            return Action("K", f"{where}: codes and structure kept")
+        if vr == "UI":
+            if "retain_uids" in self.options or is_class_keyword(keyword_for_tag(tag) or ""):
+                return Action("K", f"{where}: class UID kept" if "retain_uids" not in
+                              self.options else f"{where}: UID kept (retain_uids)")
+            return Action("U", f"{where}: UID remapped")
+        return Action("D", f"{where}: dummy value")
 
     @cached_property
     def private_index(self) -> dict[tuple[int, str, int | None], PrivateRule]:
@@ -111,6 +192,25 @@ class Plan:
         key = creator.strip().upper()
         idx = self.private_index
         return idx.get((group, key, element_byte)) or idx.get((group, key, None))
+
+
+def _label(tag: int) -> str:
+    return keyword_for_tag(tag) or str(Tag(tag))
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return get_entry(tag)[0]
+    except KeyError:
+        return "UN"
+
+
+def _in_dictionary(tag: int) -> bool:
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
 
 
 @dataclass
@@ -128,6 +228,7 @@ class Profile:
     attributes: dict[int, Action]
     private: list[PrivateRule]
     output: dict[str, Any]
+    paths: dict[tuple[int, ...], Action]
     uid_root: str
     date_range: tuple[int, int]
     chain: list[str] = field(default_factory=list)
@@ -148,7 +249,7 @@ class Profile:
                 if (g, creator.upper(), el) not in known:
                     private.append(PrivateRule(
                         g, creator, el, "K", f"retain_safe_private: E.3.10-1 ({meaning})"))
-        return Plan(actions, private, self.options)
+        return Plan(actions, private, self.options, dict(self.paths))
 
     @cached_property
     def hash(self) -> str:
@@ -300,6 +401,7 @@ def load_profile(name: str | os.PathLike) -> Profile:
     dates = merged["dates"].get("offset_days", [-3650, -365])
     if not (isinstance(dates, list) and len(dates) == 2 and int(dates[0]) <= int(dates[1])):
         raise ProfileError(f"{path}: dates.offset_days must be [low, high] whole days.")
+    overrides = [_parse_override(path, k, v) for k, v in merged["attributes"].items()]
     root = str(merged.get("uid_root", "2.25"))
     if not re.fullmatch(r"[1-9]\d*(\.(0|[1-9]\d*))*", root) or len(root) > 40:
         raise ProfileError(f"{path}: uid_root {root!r} is not a valid UID root of <= 40 chars.")
@@ -307,10 +409,10 @@ def load_profile(name: str | os.PathLike) -> Profile:
         name=merged["name"], title=merged.get("title", ""), source=merged.get("source", ""),
         path=path, options=opts, select=merged["select"], subject_id=merged["subject_id"],
         trial=merged["trial"],
-        attributes={tag: act for k, v in merged["attributes"].items()
-                    for tag, act in [_parse_override(path, k, v)]},
+        attributes={where: act for where, act in overrides if isinstance(where, int)},
         private=[_parse_private(path, r) for r in merged["private"]],
-        output=merged["output"], uid_root=root, date_range=(int(dates[0]), int(dates[1])),
+        output=merged["output"], paths={where: act for where, act in overrides
+                                        if isinstance(where, tuple)}, uid_root=root, date_range=(int(dates[0]), int(dates[1])),
         chain=[p.stem for p, _ in chain], raw={p.stem: d for p, d in chain},
     )
 
@@ -337,17 +439,24 @@ def parse_tag(text: str) -> int:
     return int(tag)
 
 
-def _parse_override(path: Path, key: str, value: Any) -> tuple[int, Action]:
+def _parse_override(path: Path, key: str, value: Any) -> tuple[int | tuple[int, ...], Action]:
+    """A rule by keyword or tag (a tag), or by path ``Sequence/.../Attribute`` (a tuple)."""
     try:
-        tag = parse_tag(key)
+        tags = tuple(parse_tag(part.strip()) for part in key.split("/"))
     except ProfileError as exc:
         raise ProfileError(f"{path}: {exc}") from None
-    label = keyword_for_tag(tag) or str(Tag(tag))
+    label = "/".join(keyword_for_tag(t) or str(Tag(t)) for t in tags)
+    for outer in tags[:-1]:
+        if _dictionary_vr(outer) != "SQ":
+            raise ProfileError(f"{path}: attribute {key}: {_label(outer)} is not a sequence; "
+                               "a path names sequences down to the attribute, joined by '/'.")
+    where = tags[0] if len(tags) == 1 else tags
     rule = f"{path.stem}: {label}"
     if isinstance(value, str) and value in OVERRIDES:
-        return tag, Action(OVERRIDES[value], f"{rule}: {value}")
+        return where, Action(OVERRIDES[value], f"{rule}: {value}")
     if isinstance(value, dict) and set(value) == {"replace"}:
-        return tag, Action("R", f"{rule}: replace with {value['replace']!r}", str(value["replace"]))
+        return where, Action("R", f"{rule}: replace with {value['replace']!r}",
+                             str(value["replace"]))
     raise ProfileError(f"{path}: attribute {key}: {value!r} is not an action; use one of "
                        f"{sorted(OVERRIDES)} or {{replace: \"template\"}}.")
 

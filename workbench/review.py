@@ -28,7 +28,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
 
-from .errors import WorkbenchError
+from .errors import ReviewError
 from .profile import Action, Profile, table_rows
 
 if TYPE_CHECKING:
@@ -59,17 +59,13 @@ PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData
 _INDEX = re.compile(r"\[\d+\]")
 
 
-class ReviewError(WorkbenchError):
-    """A review table cannot be built from what was given."""
-
-
 # --- the profile ---------------------------------------------------------------------
 
 def plan_table(profile: Profile):
     """One row per attribute: tag, keyword, name, basic action, resolved action, the rule.
 
-    Covers every row of Table E.1-1, every override outside it, and every
-    private rule (by group, creator and element byte).
+    Covers every row of Table E.1-1, every override outside it, every rule by path
+    (``Sequence/Attribute``), and every private rule (by group, creator and element byte).
     """
     import pandas as pd
 
@@ -88,8 +84,10 @@ def plan_table(profile: Profile):
                      _describe(a), a.rule))
     for tag, a in sorted(profile.attributes.items()):
         if tag not in listed:
-            rows.append((f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword_for_tag(tag), "", "",
-                         _describe(a), a.rule))
+            rows.append((_tag(tag), keyword_for_tag(tag), "", "", _describe(a), a.rule))
+    for path, a in sorted(plan.paths.items()):
+        rows.append(("/".join(map(_tag, path)), "/".join(keyword_for_tag(t) or _tag(t)
+                                                         for t in path), "", "", _describe(a), a.rule))
     for r in plan.private:
         el = "xxxx" if r.element is None else f"xx{r.element:02X}"
         rows.append((f"({r.group:04X},{el})", "", f"private: {r.creator}", "X",
@@ -324,23 +322,13 @@ def _printable(data: bytes) -> str | None:
 
 
 class _Explainer:
-    """Says which profile rule decides an element at a given depth (as the engine does)."""
+    """Says which profile rule decides an element at a given place (the plan's answer)."""
 
     def __init__(self, profile: Profile | None):
         self.profile = profile
-        self.engine = _engine(profile) if profile is not None else None
 
-    def action(self, tag: int, vr: str, kept: bool) -> Action | None:
-        engine = self.engine
-        if engine is None:
-            return None
-        if kept:
-            from .deid.engine import KEEP
-
-            return engine.overrides.get(tag) or (
-                engine.date_action if vr in ("DA", "DT") else KEEP)
-        # the engine's own default for attributes the profile is silent on: one code path
-        return engine.plan.actions.get(tag) or engine.default_action(tag, vr)
+    def action(self, tag: int, vr: str, context: tuple[int, ...]) -> Action | None:
+        return self.profile.plan.action(tag, vr, context) if self.profile is not None else None
 
     def private(self, group: int, creator: str, byte: int) -> str:
         if self.profile is None:
@@ -349,19 +337,6 @@ class _Explainer:
         if rule is None:
             return "private: no rule keeps this creator's element (removed)"
         return rule.rule
-
-
-_ENGINES: dict[str, object] = {}
-
-
-def _engine(profile: Profile):
-    """An engine for the profile's rules (its secret is never used: no UID is remapped)."""
-    from .deid.engine import Engine
-
-    engine = _ENGINES.get(profile.hash)
-    if engine is None:
-        engine = _ENGINES[profile.hash] = Engine(profile, b"review")
-    return engine
 
 
 def flatten(ds: Dataset, profile: Profile | None = None) -> dict[str, Element]:
@@ -376,7 +351,7 @@ def flatten(ds: Dataset, profile: Profile | None = None) -> dict[str, Element]:
         out[f"FileMeta.{elem.keyword}"] = Element(
             f"FileMeta.{elem.keyword}", _tag(elem.tag), elem.keyword, elem.VR, value_text(elem),
             "file meta: written by the engine for the output", (0, elem.tag))
-    _walk(ds, "", (), False, "", out, explain)
+    _walk(ds, "", (), (), out, explain)
     return out
 
 
@@ -392,7 +367,7 @@ def _keyword(tag: int) -> str:
         return ""
 
 
-def _walk(ds: Dataset, prefix: str, order: tuple[int, ...], kept: bool, inherited: str,
+def _walk(ds: Dataset, prefix: str, order: tuple[int, ...], context: tuple[int, ...],
           out: dict[str, Element], explain: _Explainer) -> None:
     creators = {(t >> 16, t & 0xFF): str(ds[t].value or "") for t in ds.keys()
                 if (t >> 16) & 1 and 0x10 <= (t & 0xFFFF) <= 0xFF}
@@ -425,9 +400,8 @@ def _walk(ds: Dataset, prefix: str, order: tuple[int, ...], kept: bool, inherite
                 rule = "curves and overlays: " + ("kept (clean_graphics)" if graphics
                                                   else "removed (no clean_graphics option)")
             else:
-                action = explain.action(tag, vr, kept)
+                action = explain.action(tag, vr, context)
                 rule = action.rule if action is not None else ""
-        rule = inherited or rule
         path = prefix + name
         if keyword in PIXEL_KEYWORDS:
             text = f"<pixel data, {len(elem.value or b'')} bytes>"
@@ -435,12 +409,8 @@ def _walk(ds: Dataset, prefix: str, order: tuple[int, ...], kept: bool, inherite
             text = value_text(elem)
         out[path] = Element(path, _tag(tag), keyword, vr, text, rule, key)
         if vr == "SQ":
-            code = action.code if action is not None else "K"
-            child_kept = kept or code in ("K", "S")
-            child_rule = inherited or (f"inside {name}: {rule}" if code in ("X", "Z", "D")
-                                       else "")
             for n, item in enumerate(elem.value or []):
-                _walk(item, f"{path}[{n}].", (*key, n), child_kept, child_rule, out, explain)
+                _walk(item, f"{path}[{n}].", (*key, n), (*context, tag), out, explain)
 
 
 def _read(source: str | os.PathLike | Dataset) -> Dataset:

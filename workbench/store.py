@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS studies (
 CREATE TABLE IF NOT EXISTS outputs (
     path TEXT PRIMARY KEY, trial TEXT NOT NULL, study_uid TEXT NOT NULL, sop_uid TEXT NOT NULL,
     subject_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    profile_hash TEXT NOT NULL, verified TEXT NOT NULL);
+    profile_hash TEXT NOT NULL, verified TEXT NOT NULL, sha256 TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT, event TEXT NOT NULL,
     detail TEXT);
@@ -93,6 +93,9 @@ class Store:
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             self.db = sqlite3.connect(self.path)
             self.db.executescript(f"BEGIN; {SCHEMA} COMMIT;")  # one transaction: one sync
+            if "sha256" not in {row[1] for row in self.db.execute("PRAGMA table_info(outputs)")}:
+                with self.db:  # a store made before outputs were recorded with their digest
+                    self.db.execute("ALTER TABLE outputs ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the state database {self.path}: {exc}; "
                              "pass --store with a writable path.") from exc
@@ -156,12 +159,13 @@ class Store:
                                 [(trial, *row, _now()) for row in rows])
 
     def record_outputs(self, trial: str, profile_hash: str, rows: Iterable[tuple]) -> None:
-        """Record verified output files: (path, study UID, SOP UID, subject, size, mtime_ns)."""
+        """Record verified output files: (path, study UID, SOP UID, subject, size, mtime_ns,
+        SHA-256 of the bytes the verifier passed)."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?,?,?,?)",
-                [(str(p), trial, st, sop, sid, size, mt, profile_hash, _now())
-                 for p, st, sop, sid, size, mt in rows])
+                "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(str(p), trial, st, sop, sid, size, mt, profile_hash, _now(), sha)
+                 for p, st, sop, sid, size, mt, sha in rows])
 
     def verified_outputs(self, trial: str) -> dict[str, dict]:
         """Output files verified at de-identification, by absolute path.

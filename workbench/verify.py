@@ -4,9 +4,17 @@ This is a second code path, written apart from the engine: it re-parses the
 output bytes and checks them against the identity read from the matching
 input and against the profile's plan. It never trusts what the engine did.
 
+It parses the whole output file with pydicom's reader (the engine reads its
+inputs with its own fast reader, :mod:`workbench.catalog`), and has its own
+helpers for values, so a flaw in the engine's reading cannot hide itself.
+
 Checks, per output file:
 
-* the file parses, and PatientIdentityRemoved / DeidentificationMethod are present;
+* the file parses to its end without a warning, has a SOP Instance UID, and
+  PatientIdentityRemoved / DeidentificationMethod are present;
+* the pixel data is whole (native: Rows x Columns x frames x samples x bits;
+  encapsulated: every fragment complete, at least one a frame, a JPEG frame
+  ending in its end-of-image marker) and equal to the source's;
 * no attribute the profile removes is present at any depth, no private
   attribute survives without a creator-aware keep rule, no overlay or curve
   survives unless Clean Graphics is on;
@@ -22,21 +30,23 @@ Checks, per output file:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from functools import lru_cache
 from io import BytesIO
 
 from pydicom import dcmread
-from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.pixels.utils import get_expected_length
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .catalog import PIXEL_TAGS, decoded, elements, get_value, peek, raw_text, read_part10
 from .profile import Profile
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
@@ -50,9 +60,11 @@ UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Fram
 #: Placeholder words that identify nobody (and that de-identifiers write themselves).
 PLACEHOLDERS = frozenset({"anonymous", "anonymized", "anonymised", "anon", "unknown", "patient",
                           "test", "none", "removed", "unspecified", "phantom"})
-#: The pixel data tags as they are written (little endian), Pixel Data first.
-PIXEL_TAG_BYTES = tuple((t >> 16 | (t & 0xFFFF) << 16).to_bytes(4, "little")
-                        for t in sorted(PIXEL_TAGS, reverse=True))
+#: Pixel Data, Float Pixel Data, Double Float Pixel Data.
+PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+#: Transfer syntaxes whose frames end in an end-of-image marker (JPEG, JPEG-LS, JPEG 2000).
+JPEG_SYNTAX = re.compile(r"1\.2\.840\.10008\.1\.2\.4\.(5[0-9]|[67][0-9]|8[01]|9[0-3]|20[1-3])$")
+RLE_SYNTAX = "1.2.840.10008.1.2.5"
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
             if len(text) >= min_len:
                 found.setdefault(text, what)
 
-    values = lambda kw: [v for v in peek(ds, kw).split("\\") if v]  # noqa: E731
+    values = lambda kw: [v for v in _text(ds, kw).split("\\") if v]  # noqa: E731
     for kw in NAME_KEYWORDS:
         for v in values(kw):
             for group in v.split("="):
@@ -97,8 +109,9 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
             found.setdefault(form, "PatientBirthDate")
     for kw in ID_KEYWORDS + PERSONAL:
         add(values(kw), kw)
-    for item in _as_list(get_value(ds, "OtherPatientIDsSequence")):
-        add(get_value(item, "PatientID"), "OtherPatientIDsSequence/PatientID")
+    others = ds.get_item(tag_for_keyword("OtherPatientIDsSequence"))
+    for item in _as_list(_value(ds, others) if others is not None else None):
+        add(_text(item, "PatientID"), "OtherPatientIDsSequence/PatientID")
     if "retain_institution_identity" not in profile.options:
         for kw in INSTITUTION:
             add(values(kw), kw)
@@ -106,8 +119,7 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
                  for v in values(kw) if len(v) >= 3)
     if "retain_long_full_dates" not in profile.options:
         for kw in DATE_KEYWORDS:
-            action = profile.attributes.get(tag_for_keyword(kw))
-            if action is None or action.code != "K":
+            if profile.plan.action(tag_for_keyword(kw), "DA").code != "K":
                 add([v[:8] for v in values(kw)], f"{kw} (real date)", 8)
     return Identity(tuple(sorted(found.items())), uids)
 
@@ -237,42 +249,57 @@ def _byte_hit(data: bytes, matcher) -> bytes | None:
     return None
 
 
-def _header_bytes(data: bytes) -> bytes:
-    """The file's bytes without a top-level pixel data element that ends the file."""
-    for tag in PIXEL_TAG_BYTES:
-        pos = data.rfind(tag)
-        while pos >= 0:
-            explicit = data[pos + 4:pos + 6].isalpha()
-            start = pos + (12 if explicit else 8)
-            length = int.from_bytes(data[start - 4:start], "little")
-            if (length == 0xFFFFFFFF and data.endswith(b"\xfe\xff\xdd\xe0\0\0\0\0")) or \
-                    start + length == len(data):
-                return data[:pos]
-            pos = data.rfind(tag, 0, pos)
-    return data
+@dataclass
+class Verdict:
+    """The verifier's finding on one output file: its problems (none means verified) and
+    the SHA-256 of the bytes it checked, which a push compares before anything leaves."""
+
+    problems: list[str] = field(default_factory=list)
+    sha256: str = ""
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
 
 
-def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
-    """Problems found in one output file (an empty list means verified)."""
+def check(data: bytes, identity: Identity, profile: Profile, pixels: bytes | None) -> list[str]:
+    """Problems found in one whole output file (an empty list means verified).
+
+    ``pixels`` is the source's pixel data value as stored, which the output
+    must carry unchanged; None when the source has none.
+    """
+    return verdict(data, identity, profile, pixels).problems
+
+
+def verdict(data: bytes, identity: Identity, profile: Profile, pixels: bytes | None) -> Verdict:
+    """The verdict on one whole output file; see :func:`check`."""
+    found = Verdict(sha256=hashlib.sha256(data).hexdigest())
+    problems = found.problems
     try:
-        parsed = read_part10(data, to_pixels=False)
-        ds = parsed[0] if parsed is not None else dcmread(BytesIO(data))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = dcmread(BytesIO(data))
     except Exception as exc:
-        return [f"output does not parse: {type(exc).__name__}: {exc}"]
-    problems: list[str] = []
-    if not get_value(ds, "SOPInstanceUID"):
+        problems.append(f"output does not parse: {type(exc).__name__}: {exc}")
+        return found
+    problems += [f"output does not parse cleanly: {w.message}" for w in caught]
+    last = next(reversed(ds.values()), None)
+    if type(last) is RawDataElement and last.length != 0xFFFFFFFF and \
+            last.value_tell + last.length < len(data):
+        problems.append("output does not parse: the file ends inside an element's header")
+    if not _text(ds, "SOPInstanceUID"):
         problems.append("SOPInstanceUID is missing: the input is probably damaged or cut short; "
                         "copy the file again from the original media")
-    if get_value(ds, "PatientIdentityRemoved") != "YES":
+    if _text(ds, "PatientIdentityRemoved") != "YES":
         problems.append("PatientIdentityRemoved is not YES")
     if "DeidentificationMethod" not in ds and "DeidentificationMethodCodeSequence" not in ds:
         problems.append("DeidentificationMethod is missing")
-    removed, removed_in_kept, kept_sequences = _tag_rules(profile)
-    matcher = _text_matcher(identity.values)
-    _walk(ds, "", (removed, removed_in_kept), kept_sequences, profile, matcher, identity, problems,
-          kept=False)
-    encodings = tuple(convert_encodings(get_value(ds, "SpecificCharacterSet") or "ISO_IR 6"))
-    header = _header_bytes(data)
+    span = _pixel_span(ds, problems, pixels)
+    scan = _Scan(profile, identity, _text_matcher(identity.values),
+                 _byte_matcher(identity.values, ("ascii",)))
+    _walk(ds, "", (), scan, problems)
+    encodings = tuple(ds.original_character_set)
+    header = data[:span[0]] + data[span[1]:] if span else data
     needles = _byte_matcher(identity.values, encodings + ("ascii",))
     hit = _byte_hit(header.lower(), needles) if needles is not None else None
     if hit is not None:
@@ -281,20 +308,103 @@ def check(data: bytes, identity: Identity, profile: Profile) -> list[str]:
     for uid, what in identity.uids:
         if _uid_in(uid.encode("ascii", "replace"), header):
             problems.append(f"{what} of the input found in the file bytes outside the pixel data")
+    return found
+
+
+def _pixel_span(ds: Dataset, problems: list[str], pixels: bytes | None) -> tuple[int, int] | None:
+    """Check the top-level pixel data; returns where its value lies in the file, if present."""
+    elem = next((e for t, e in ds.items() if t in PIXEL_TAGS), None)
+    if elem is None:
+        if pixels is not None:
+            problems.append("the pixel data of the input is missing from the output: the input "
+                            "is probably damaged or cut short; copy it again from the original media")
+        return None
+    value = elem.value if isinstance(elem.value, bytes) else b""
+    if elem.length != 0xFFFFFFFF and len(value) != elem.length:
+        problems.insert(0, "output does not parse: the file ends inside its pixel data")
+    elif pixels is not None and value != pixels:
+        problems.append("the pixel data differs from the input's")
+    elif pixels is None:
+        problems.append("the output has pixel data the input does not have")
+    start = getattr(elem, "value_tell", None)
+    if elem.tag == 0x7FE00010 and ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        problems += _fragment_problems(ds, value)
+    elif elem.tag == 0x7FE00010:
+        try:
+            expected = get_expected_length(ds)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            expected = 0
+        if len(value) < expected:
+            problems.append(f"the pixel data lacks {expected - len(value)} bytes (Rows x Columns "
+                            "x frames x samples x bits): the input is cut short")
+    if start is None:
+        return None
+    return start, start + len(value) + (8 if elem.length == 0xFFFFFFFF else 0)
+
+
+def _fragment_problems(ds: Dataset, value: bytes) -> list[str]:
+    """What is wrong with encapsulated pixel data: items cut short, missing frames or ends."""
+    items, pos = [], 0
+    while pos < len(value):
+        if value[pos:pos + 4] != b"\xfe\xff\x00\xe0" or pos + 8 > len(value):
+            return [f"the compressed pixel data holds something other than an item at byte {pos}"]
+        length = int.from_bytes(value[pos + 4:pos + 8], "little")
+        if pos + 8 + length > len(value):
+            return [f"the compressed pixel data ends inside fragment {len(items)}: the input is "
+                    "cut short; copy it again from the original media"]
+        items.append((pos, value[pos + 8:pos + 8 + length]))
+        pos += 8 + length
+    if not items:
+        return ["the compressed pixel data has no Basic Offset Table item"]
+    table, fragments = items[0][1], items[1:]
+    frames = _text(ds, "NumberOfFrames")
+    frames = int(frames) if frames.isdigit() and int(frames) > 0 else 1
+    if len(fragments) < frames:
+        return [f"the compressed pixel data holds {len(fragments)} fragment(s) for {frames} "
+                "frame(s): frames are missing"]
+    problems = []
+    if table:
+        starts = {p - items[1][0] for p, _ in fragments}
+        offsets = [int.from_bytes(table[i:i + 4], "little") for i in range(0, len(table) - 3, 4)]
+        if len(offsets) != frames or not starts.issuperset(offsets):
+            problems.append("the Basic Offset Table does not match the fragments")
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    if JPEG_SYNTAX.match(syntax) and b"\xff\xd9" not in fragments[-1][1][-8:]:
+        problems.append("the last frame has no end-of-image marker: the input is cut short")
+    if syntax == RLE_SYNTAX:
+        for n, (_, frag) in enumerate(fragments):
+            count = int.from_bytes(frag[:4], "little") if len(frag) >= 64 else 0
+            ends = [int.from_bytes(frag[4 + 4 * i:8 + 4 * i], "little") for i in range(count)]
+            if not 1 <= count <= 15 or any(not 64 <= e < len(frag) for e in ends):
+                problems.append(f"RLE frame {n} has a damaged header or segments past its end")
+                break
     return problems
 
 
-_RULES: dict[str, tuple[frozenset[int], frozenset[int], frozenset[int]]] = {}
+def _text(ds: Dataset, keyword: str) -> str:
+    """An attribute's value as text (values joined by a backslash), leaving ``ds`` as it is."""
+    elem = ds.get_item(tag_for_keyword(keyword))
+    if elem is None:
+        return ""
+    if type(elem) is RawDataElement:
+        raw = elem.value
+        if isinstance(raw, bytes) and raw.isascii() and b"\x1b" not in raw and elem.VR != "SQ":
+            return raw.decode("ascii").strip(" \0")
+        elem = convert_raw_data_element(elem, encoding=ds.original_character_set, ds=ds)
+    value = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, (list, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
 
 
-def _tag_rules(profile: Profile) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
-    """Tags the profile removes, removes inside kept sequences, and keeps (per profile hash)."""
-    if profile.hash not in _RULES:
-        actions, own = profile.plan.actions, profile.attributes
-        _RULES[profile.hash] = (frozenset(t for t, a in actions.items() if a.code == "X"),
-                                frozenset(t for t, a in own.items() if a.code == "X"),
-                                frozenset(t for t, a in actions.items() if a.code == "K"))
-    return _RULES[profile.hash]
+def _value(ds: Dataset, elem):
+    """An element's value, converted by pydicom (in the character set it was read in)
+    without storing the conversion in ``ds``."""
+    if type(elem) is RawDataElement:
+        return convert_raw_data_element(elem, encoding=ds.original_character_set, ds=ds).value
+    return elem.value
 
 
 def _uid_in(uid: bytes, data: bytes) -> bool:
@@ -321,20 +431,35 @@ def _what(identity: Identity, raw: bytes, encodings: tuple[str, ...]) -> str:
     return "an identifying value"
 
 
-def _walk(ds: Dataset, path: str, removed: tuple[set[int], set[int]], kept_sequences: set[int],
-          profile: Profile, matcher, identity: Identity, problems: list[str], kept: bool) -> None:
-    """Structure checks on tags; decoded-text checks where the byte scan cannot see case.
+@dataclass(frozen=True)
+class _Scan:
+    """What a walk of one output checks against."""
 
-    ASCII values are covered by the case-insensitive byte scan of the whole
-    header; values with other bytes are decoded and matched here.
-    """
+    profile: Profile
+    identity: Identity
+    matcher: re.Pattern | None  # decoded text
+    needles: tuple | None  # ASCII bytes, see _byte_matcher
+
+    def what(self, found: str) -> str:
+        return {k.casefold(): w for k, w in self.identity.values}.get(
+            found.casefold(), "an identifying value")
+
+
+def _walk(ds: Dataset, path: str, context: tuple[int, ...], scan: _Scan,
+          problems: list[str]) -> None:
+    """Structure checks on tags (nothing the plan removes at this place), and every text
+    value matched on its own: ASCII values as bytes, others decoded in the dataset's
+    character set."""
     creators = {}
-    for tag, raw in elements(ds):
+    profile = scan.profile
+    for tag, raw in ds.items():
         group, element = tag >> 16, tag & 0xFFFF
         vr = raw.VR or _dictionary_vr(tag)
         here = lambda: f"{path}{keyword_for_tag(tag) or Tag(tag)}"  # noqa: E731
+        if type(raw) is RawDataElement and raw.length not in (len(raw.value or b""), 0xFFFFFFFF):
+            problems.insert(0, f"output does not parse: the file ends inside {here()}")
         if group & 1 and 0x10 <= element <= 0xFF:
-            creators[(group, element)] = raw_text(raw) or str(ds[tag].value or "")
+            creators[(group, element)] = str(_value(ds, raw) or "").strip()
             continue
         if group & 1:
             creator = creators.get((group, element >> 8)) if element >= 0x1000 else None
@@ -344,23 +469,22 @@ def _walk(ds: Dataset, path: str, removed: tuple[set[int], set[int]], kept_seque
                                 "present without a keep rule")
         elif (group & 0xFF01) in (0x5000, 0x6000) and "clean_graphics" not in profile.options:
             problems.append(f"overlay/curve attribute {Tag(tag)} present")
-        elif tag in removed[1 if kept else 0]:
+        elif profile.plan.action(tag, vr, context).code == "X":
             problems.append(f"{here()} is present but the profile removes it")
         if vr == "SQ":
-            inner_kept = kept or tag in kept_sequences
-            for i, item in enumerate(decoded(ds, tag, raw) or []):
-                _walk(item, f"{here()}[{i}]/", removed, kept_sequences, profile, matcher, identity,
-                      problems, inner_kept)
-        elif matcher is not None and vr in STRING_VRS:
+            for i, item in enumerate(_value(ds, raw) or []):
+                _walk(item, f"{here()}[{i}]/", (*context, tag), scan, problems)
+        elif scan.matcher is not None and vr in STRING_VRS:
             value = getattr(raw, "value", None)
             if isinstance(value, bytes) and value.isascii():
+                hit = _byte_hit(value.lower(), scan.needles) if scan.needles else None
+                if hit is not None:
+                    problems.append(f"{scan.what(hit.decode())} of the input found in {here()}")
                 continue
-            for v in _as_list(decoded(ds, tag, raw)):
-                hit = matcher.search(str(v))
+            for v in _as_list(_value(ds, raw)):
+                hit = scan.matcher.search(str(v))
                 if hit:
-                    what = {k.casefold(): w for k, w in identity.values}.get(
-                        hit[0].casefold(), "an identifying value")
-                    problems.append(f"{what} of the input found in {here()}")
+                    problems.append(f"{scan.what(hit[0])} of the input found in {here()}")
                     break
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from . import verify
 from .catalog import Instance, files_under, read_header
 from .deid.engine import Engine
-from .deid.files import read_source
+from .deid.files import read_source, source_pixels
 from .deid.run import default_quarantine
 from .profile import Profile, load_profile
 from .select import Selector
@@ -76,8 +76,10 @@ def verify_delivery(src, out, profile: str | Profile, *, store: Store,
                 result.missing.append(path)
             continue
         matched.add(target)
-        identity = verify.identity_of(read_source(path).dataset, profile)
-        problems = verify.check(Path(target).read_bytes(), identity, profile)
+        source = read_source(path)
+        identity = verify.identity_of(source.dataset, profile)
+        problems = verify.check(Path(target).read_bytes(), identity, profile,
+                                source_pixels(source)[1])
         if problems:
             result.failed.append((target, problems))
         else:

@@ -123,5 +123,5 @@ def test_the_verifier_flags_every_form_on_its_own(tmp_path, case):
         out.ImageComments = f"note {form} end"
         path = tmp_path / "out.dcm"
         out.save_as(path, enforce_file_format=True)
-        problems = verify.check(path.read_bytes(), identity, profile)
+        problems = verify.check(path.read_bytes(), identity, profile, None)
         assert any("found in" in p for p in problems), (form, problems)

@@ -92,11 +92,16 @@ def test_confirmation_uses_pixel_data_when_the_site_rewrites_headers(push, xnat_
     assert holdings(xnat_server) == expected_holdings(output)
 
 
-@pytest.mark.parametrize("change", ["touch", "modify", "extra file"])
+@pytest.mark.parametrize("change", ["touch", "modify", "extra file", "same size and time"])
 def test_unverified_study_is_refused_and_the_other_goes(change, push, fresh_output, xnat_server):
     refused, other = fresh_output.study_dirs()
     victim = next(refused.rglob("*.dcm"))
-    if change == "touch":
+    if change == "same size and time":  # a byte changed, the size and mtime put back
+        st, data = victim.stat(), bytearray(victim.read_bytes())
+        data[-1] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif change == "touch":
         st = victim.stat()
         os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     elif change == "modify":

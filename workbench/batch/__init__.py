@@ -13,7 +13,7 @@ from importlib import import_module
 
 #: Where each public name lives. They are imported when first used, so a worker
 #: that unpickles a batch task imports what the task needs (not pandas).
-_EXPORTS = {"BatchError": "executors", "StudyRow": "record", "BatchResult": "runner",
+_EXPORTS = {"BatchError": "workbench.errors", "StudyRow": "record", "BatchResult": "runner",
             "run_batch": "runner", "DESTINATIONS": "settings", "BatchSettings": "settings",
             "example_settings": "settings"}
 
@@ -23,4 +23,6 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    module = _EXPORTS[name]
+    return getattr(import_module(module if module.startswith("workbench.") else f".{module}",
+                                 __name__), name)

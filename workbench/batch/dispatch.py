@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 from dataclasses import replace
 from itertools import groupby
@@ -29,15 +28,13 @@ from ..profile import Profile
 from ..store import Store
 from .executors import AHEAD, Workers, completions, describe, is_broken
 from .ledger import FAILED, RUNNING, Entry, Ledger
-from .survey import sha256_file
 
 MAX_CHUNK = 128
-DONE_FILES = ("written", "unchanged")
 WORKER_FAILED = "worker failed"
 
 
 def process_chunk(tasks: list[Task]) -> list[Outcome]:
-    """De-identify a chunk (whole studies, or part of one); each output's SHA-256 in its outcome.
+    """De-identify a chunk (whole studies, or part of one).
 
     Something raised while doing a study (its output cannot be written, say)
     fails that study only: its files get the reason, the chunk's other studies go on.
@@ -46,17 +43,12 @@ def process_chunk(tasks: list[Task]) -> list[Outcome]:
     for uid, group in groupby(tasks, key=lambda t: t.study_uid):
         group = list(group)
         try:
-            found += [_digested(task, process(task)) for task in group]
+            found += [process(task) for task in group]
         except Exception as exc:
             reason = f"{WORKER_FAILED}: {describe(exc)}"
-            found += [Outcome(t.source, uid, "quarantined", None, reason) for t in group]
+            found += [Outcome(t.source, uid, "quarantined", None, reason, kind=WORKER_FAILED)
+                      for t in group]
     return found
-
-
-def _digested(task: Task, outcome: Outcome) -> Outcome:
-    if outcome.state in DONE_FILES:
-        outcome.digest = sha256_file(os.path.join(task.job.out, task.output))
-    return outcome
 
 
 def without_source(text: str, source: str) -> str:
@@ -122,10 +114,10 @@ class StudyDispatcher:
                     if is_broken(error) and self.broken is None:
                         self.broken = error
                     reason = f"{WORKER_FAILED}: {describe(error)}"
-                    result = [Outcome(t.source, t.study_uid, "quarantined", None, reason)
-                              for t in chunk]
+                    result = [Outcome(t.source, t.study_uid, "quarantined", None, reason,
+                                      kind=WORKER_FAILED) for t in chunk]
                 for o in result:
-                    if o.reason and o.reason.startswith(WORKER_FAILED):
+                    if o.kind == WORKER_FAILED:
                         o.reason = without_source(o.reason, self.source)
                         failures.setdefault(o.study_uid, o.reason)
                 results[index] = result

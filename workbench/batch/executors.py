@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..progress import progress_bar
 
-from ..errors import WorkbenchError
+from ..errors import BatchError
 
 
 #: Chunks out per worker slot at a time: enough to keep every worker busy.
@@ -35,10 +35,6 @@ CLUSTER_SETTINGS = {
     "distributed.worker.memory.monitor-interval": "1s",  # default 100 ms
     "distributed.admin.system-monitor.interval": "5s",  # dashboard's CPU/network graphs
 }
-
-
-class BatchError(WorkbenchError):
-    """A batch cannot start, or stopped before the end (the record says how far it got)."""
 
 
 @dataclass

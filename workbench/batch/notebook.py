@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ProfileError
 from ..profile import load_profile
 from ..store import Store
-from .executors import BatchError
+from ..errors import BatchError
 from .record import new_run_dir, scrub
 
 NOTEBOOK_NAME = "20_batch_trial.ipynb"

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from ..deid.files import sha256_file
 from ..deid.run import safe_name
-from .executors import BatchError
+from ..errors import BatchError
 
 PACKAGES = ("workbench", "pydicom", "numpy", "pandas", "dask", "distributed", "papermill",
             "nbconvert", "xnat")

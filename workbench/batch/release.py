@@ -17,7 +17,7 @@ from ..profile import Profile
 from ..push import XnatPusher
 from ..push.local import find_studies
 from ..store import Store
-from .executors import BatchError
+from ..errors import BatchError
 from .ledger import VERIFIED, Entry, Ledger
 from .settings import BatchSettings
 

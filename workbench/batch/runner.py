@@ -23,7 +23,8 @@ from ..deid.pseudonyms import Lookup
 from ..deid.run import Outcome, Report, deidentify_delivery
 from ..store import Store
 from .dispatch import StudyDispatcher, without_source
-from .executors import BatchError, describe, open_workers
+from ..errors import BatchError
+from .executors import describe, open_workers
 from .ledger import FAILED, NOT_SELECTED, QUARANTINED, RUNNING, VERIFIED, Entry, Ledger
 from .plan import RETRY, Decision, decide, move_away, remove_partials, superseded_folder
 from .record import COLUMNS, RunRecord, StudyRow, git_commit, new_run_dir, totals, versions

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from ..errors import ProfileError
 from ..profile import Profile, load_profile
 from ..push.xnat import public_url
-from .executors import BatchError
+from ..errors import BatchError
 from .record import new_run_dir
 
 #: Destinations a batch can push to now, and those that arrive with later work.

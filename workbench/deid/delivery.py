@@ -28,7 +28,7 @@ CREATE TABLE files (n INTEGER PRIMARY KEY, kind TEXT NOT NULL, reason TEXT NOT N
 CREATE TABLE outcomes (n INTEGER PRIMARY KEY, source TEXT NOT NULL, study_uid TEXT NOT NULL,
     state TEXT NOT NULL, output TEXT, reason TEXT, study_uid_out TEXT NOT NULL,
     sop_uid_out TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    digest TEXT NOT NULL);
+    digest TEXT NOT NULL, kind TEXT NOT NULL);
 """
 #: Rows written per transaction.
 BATCH = 1000
@@ -36,7 +36,13 @@ BATCH = 1000
 
 @dataclass(slots=True)
 class Outcome:
-    """What happened to one file (``digest``: the output's SHA-256, when a batch asked)."""
+    """What happened to one file.
+
+    ``digest`` is the SHA-256 of the output the verifier passed; ``kind`` says what held
+    a quarantined file: unreadable, no PatientID, conflict, no lookup entry,
+    de-identification failed, verification failed, needs pixel review, output exists,
+    internal error or worker failed.
+    """
 
     source: str
     study_uid: str
@@ -48,6 +54,7 @@ class Outcome:
     size: int = 0
     mtime_ns: int = 0
     digest: str = ""
+    kind: str = ""
 
 
 _outcome_values = attrgetter(*(f.name for f in fields(Outcome)))
@@ -126,15 +133,15 @@ class Delivery:
             with self.db:
                 self.db.executemany(
                     "INSERT INTO outcomes (source, study_uid, state, output, reason, "
-                    "study_uid_out, sop_uid_out, size, mtime_ns, digest) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?)", self._outcomes)
+                    "study_uid_out, sop_uid_out, size, mtime_ns, digest, kind) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._outcomes)
             self._outcomes.clear()
 
     def outcomes(self, state: str | None = None) -> Iterator[Outcome]:
         """The outcomes so far, in the order they came (only those in ``state`` if given)."""
         self._flush_outcomes()
         query = ("SELECT source, study_uid, state, output, reason, study_uid_out, sop_uid_out, "
-                 "size, mtime_ns, digest FROM outcomes")
+                 "size, mtime_ns, digest, kind FROM outcomes")
         cursor = (self.db.execute(query + " WHERE state = ? ORDER BY n", (state,)) if state
                   else self.db.execute(query + " ORDER BY n"))
         for row in cursor:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, get_entry, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
@@ -51,15 +51,6 @@ PLACEHOLDER_PDF = (
 )
 ENCAPSULATED_DOCUMENT = 0x00420011
 ANY_BYTES = re.compile(b"")  # a byte pre-check that sends every value to the scrub
-#: What a sequence replaced by dummies (D) keeps: codes, and how content items relate.
-STRUCTURE_TAGS = frozenset(tag_for_keyword(k) for k in (
-    "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning",
-    "LongCodeValue", "URNCodeValue", "ContextIdentifier", "MappingResource", "ValueType",
-    "RelationshipType", "ContinuityOfContent", "TemplateIdentifier",
-    "ReferencedContentItemIdentifier"))
-STRUCTURE_VRS = frozenset({"CS", "US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "DS", "IS",
-                           "AT"})
-KEEP = Action("K", "inside a kept sequence")
 TRIAL_TAGS = {
     "sponsor": "ClinicalTrialSponsorName", "protocol_id": "ClinicalTrialProtocolID",
     "protocol_name": "ClinicalTrialProtocolName", "site_id": "ClinicalTrialSiteID",
@@ -151,14 +142,6 @@ def _encodings(ds: Dataset) -> tuple[str, ...]:
          "utf-8"]))
 
 
-def _in_dictionary(tag: int) -> bool:
-    try:
-        get_entry(tag)
-    except KeyError:
-        return False
-    return True
-
-
 def _dictionary_vr(tag: int) -> str:
     try:
         return dictionary_VR(tag).split(" or ")[0]
@@ -183,8 +166,6 @@ class Engine:
             self.date_default, self.long_flag = "S", "MODIFIED"
         else:
             self.date_default, self.long_flag = "X", "REMOVED"
-        self.overrides = profile.attributes
-        self.date_action = Action(self.date_default, "dates follow the date option")
         self.method = _method_values(profile)
         self.codes = [BASIC_CODE] + [(OPTIONS[o][1], OPTIONS[o][2]) for o in sorted(opts)]
         self._meta_values = ((0x00020000, "UL", b"\0\0\0\0"),  # recomputed when written
@@ -192,7 +173,6 @@ class Engine:
                              (0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID),
                              (0x00020013, "SH", f"WORKBENCH_{__version__}"[:16]))
         self._marker_values = {flag: _marker_values(self, flag) for flag in (False, True)}
-        self._defaults: dict[tuple[int, str], Action] = {}
 
     # -- public -------------------------------------------------------------------
     def deidentify(self, ds: Dataset, subject: Subject) -> Dataset:
@@ -206,7 +186,7 @@ class Engine:
         self._subject = subject
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         self._implicit = ts.is_implicit_VR if ts is not None and ts.is_transfer_syntax else None
-        self._walk(ds, kept=False)
+        self._walk(ds, ())
         self._meta(ds)
         self._markers(ds, subject)
         return ds
@@ -220,9 +200,11 @@ class Engine:
         return uid if self.retain_uids else remap_uid(uid, self.secret, self.root)
 
     # -- walk ---------------------------------------------------------------------
-    def _walk(self, ds: Dataset, kept: bool) -> None:
+    def _walk(self, ds: Dataset, context: tuple[int, ...]) -> None:
+        """Apply the plan to every element of ``ds``, inside the sequences ``context``."""
         creators: dict[tuple[int, int], str] = {}
         private: list[int] = []
+        action_for = self.plan.action
         for tag, raw in elements(ds):
             key = int(tag)  # plain int: dict lookups on pydicom's tag type are slow
             group, element = key >> 16, key & 0xFFFF
@@ -237,7 +219,7 @@ class Engine:
                 continue
             if (group & 0xFF01) in (0x5000, 0x6000):  # curves and overlays
                 if self.graphics:
-                    self._keep(ds[tag])
+                    self._keep(ds[tag], (*context, key))
                 else:
                     del ds[tag]
                 continue
@@ -245,11 +227,7 @@ class Engine:
             if vr == "UN" and _dictionary_vr(key) != "UN":  # a known attribute written as UN
                 raw = ds[tag]  # pydicom decodes it with the dictionary's VR
                 vr = raw.VR
-            if kept:  # inside a kept sequence: the profile's own rules and the date rule only
-                action = self.overrides.get(key) or (
-                    self.date_action if vr in ("DA", "DT") else KEEP)
-            else:
-                action = self.plan.actions.get(key) or self._default(key, vr)
+            action = action_for(key, vr, context)
             if action.code == "X":
                 del ds[tag]
             elif action.code in ("Z", "D", "R") and vr not in ("SQ", "UI") \
@@ -259,12 +237,10 @@ class Engine:
                 ds[tag] = remapped
             elif self._untouched(action, vr, raw):
                 continue
-            elif action is KEEP:  # kept content still gets UIDs remapped and text scrubbed
-                self._keep(_element(ds, tag, raw))
             else:
-                self._apply(ds, _element(ds, tag, raw), action)
+                self._apply(ds, _element(ds, tag, raw), action, (*context, key))
         if creators or private:
-            self._private(ds, creators, private)
+            self._private(ds, creators, private, context)
 
     def _replacement(self, tag: int, vr: str, action: Action) -> DataElement | RawDataElement:
         if action.code == "R":
@@ -283,7 +259,7 @@ class Engine:
         """A single UID that ``action`` remaps, remapped from its undecoded bytes (as
         :meth:`_uids` does); None for anything else, which :meth:`_uids` handles."""
         listed = action.code in ("U", "U*", "C")
-        if not (listed or action is KEEP) or not self._remaps(tag, listed):
+        if not listed or not self._remaps(tag, listed):
             return None
         text = raw_text(raw)
         if not text or self._implicit is None:
@@ -293,8 +269,8 @@ class Engine:
     def _untouched(self, action: Action, vr: str, raw) -> bool:
         """True when an element can be written back as read, without decoding it."""
         code = action.code
-        if vr == "UI":  # an explicitly kept UID stays; kept sequences still remap theirs
-            return code == "K" and action is not KEEP
+        if vr == "UI":  # a kept UID stays
+            return code == "K"
         if vr == "SQ" or code not in ("K", "U", "U*", "S", "C"):
             return False
         if code == "S" and vr in ("DA", "DT") or code == "C" and vr in CLEANED_VRS:
@@ -305,60 +281,36 @@ class Engine:
                 self._scrub_bytes is None or not self._scrub_bytes.search(value))
         return True
 
-    def _default(self, tag: int, vr: str) -> Action:
-        action = self._defaults.get((tag, vr))
-        if action is None:
-            action = self._defaults[(tag, vr)] = self.default_action(tag, vr)
-        return action
-
-    def default_action(self, tag: int, vr: str) -> Action:
-        """The action for an attribute that Table E.1-1 and the profile do not name."""
-        if not _in_dictionary(tag):
-            return Action("X", "not in the data dictionary: removed")
-        if tag >> 16 == 0x0010:
-            return Action("X", "patient attribute named by no rule: removed")
-        if vr == "SQ":
-            return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
-        if vr == "UI":
-            if is_class_keyword(keyword_for_tag(tag) or ""):
-                return Action("K", "not in Table E.1-1: class UID kept")
-            return Action("U", "not in Table E.1-1: UID remapped")
-        if vr in ("DA", "DT"):
-            return Action(self.date_default, "not in Table E.1-1: dates follow the date option")
-        if vr == "PN":
-            return Action("D", "not in Table E.1-1: person names replaced")
-        return Action("K", "not in Table E.1-1: kept")
-
-    def _apply(self, ds: Dataset, elem: DataElement, action: Action) -> None:
+    def _apply(self, ds: Dataset, elem: DataElement, action: Action,
+               place: tuple[int, ...]) -> None:
+        """Apply ``action`` to ``elem``, at ``place`` (the sequences around it, then its tag)."""
         code, vr = action.code, elem.VR
-        if code == "X":
-            del ds[elem.tag]
+        if vr == "SQ":
+            if code == "Z":
+                elem.value = Sequence()
+            elif code == "R":
+                raise ProfileError(f"{action.rule}: a sequence cannot be replaced by text")
+            else:  # kept, cleaned, remapped or dummied: the plan says what happens inside
+                self._items(elem, place)
         elif code == "Z":
-            elem.value = Sequence() if vr == "SQ" else None
+            elem.value = None
         elif code == "D":
             self._dummy(elem)
-        elif code in ("U", "U*"):
-            if vr == "SQ":
-                self._items(elem, kept=False)
-            elif vr == "UI":
-                self._uids(elem, listed=True)
-            else:
-                self._keep(elem)
+        elif code in ("U", "U*", "C") and vr == "UI":
+            self._uids(elem, listed=True)
         elif code == "C":
             self._clean(elem)
-        elif code == "S":
-            self._shift(elem) if vr in ("DA", "DT") else self._keep(elem)
+        elif code == "S" and vr in ("DA", "DT"):
+            self._shift(elem)
         elif code == "R":
-            if vr == "SQ":
-                raise ProfileError(f"{action.rule}: a sequence cannot be replaced by text")
             elem.value = self._fill(action.value or "", vr)
-        elif vr != "UI":  # K; an explicitly kept UID stays as it is
-            self._keep(elem)
+        elif vr != "UI":  # K, and U or S on something else; a kept UID stays as it is
+            self._keep(elem, place)
 
-    def _keep(self, elem: DataElement) -> None:
+    def _keep(self, elem: DataElement, place: tuple[int, ...]) -> None:
         vr = elem.VR
         if vr == "SQ":
-            self._items(elem, kept=True)
+            self._items(elem, place)
         elif vr == "UI":
             self._uids(elem)
         elif vr in TEXT_VRS:
@@ -366,27 +318,20 @@ class Engine:
 
     def _clean(self, elem: DataElement) -> None:
         vr = elem.VR
-        if vr == "SQ":
-            self._items(elem, kept=False)
-        elif vr in ("DA", "DT"):
+        if vr in ("DA", "DT"):
             self._shift(elem)
-        elif vr == "UI":
-            self._uids(elem, listed=True)
         elif vr == "PN":
             self._dummy(elem)
         elif vr in TEXT_VRS:
             self._scrub_text(elem)
 
-    def _items(self, elem: DataElement, kept: bool) -> None:
+    def _items(self, elem: DataElement, place: tuple[int, ...]) -> None:
         for item in elem.value or []:
-            self._walk(item, kept)
+            self._walk(item, place)
 
     def _dummy(self, elem: DataElement) -> None:
         vr = elem.VR
-        if vr == "SQ":  # D keeps the items, with dummies inside (an empty sequence is Z)
-            for item in elem.value or []:
-                self._dummy_item(item)
-        elif vr == "UI":
+        if vr == "UI":
             self._uids(elem, listed=True)
         elif elem.tag == ENCAPSULATED_DOCUMENT:
             elem.value = PLACEHOLDER_PDF + (b"\0" if len(PLACEHOLDER_PDF) % 2 else b"")
@@ -396,25 +341,6 @@ class Engine:
             elem.value = b"\0\0" if vr in ("OB", "OW", "UN") else b"\0" * 8
         else:  # binary numbers
             elem.value = 0
-
-    def _dummy_item(self, ds: Dataset) -> None:
-        """An item of a sequence replaced by dummies: codes and structure (value types,
-        concept names, relationships, numbers) stay; text, names, dates and times get
-        dummies; UIDs are remapped; private attributes go."""
-        for tag, raw in elements(ds):
-            key = int(tag)
-            vr = raw_vr(raw) if type(raw) is RawDataElement else raw.VR
-            if key >> 16 & 1 or key & 0xFFFF == 0:
-                del ds[tag]
-            elif vr == "SQ":
-                for item in decoded(ds, tag, raw) or []:
-                    self._dummy_item(item)
-            elif key in STRUCTURE_TAGS or vr in STRUCTURE_VRS:
-                continue
-            elif vr == "UI":
-                self._uids(_element(ds, tag, raw))
-            elif getattr(raw, "value", None) not in (None, b"", ""):
-                self._dummy(_element(ds, tag, raw))
 
     def _uids(self, elem: DataElement, listed: bool = False) -> None:
         """Remap UIDs (see :meth:`_remaps`)."""
@@ -451,7 +377,8 @@ class Engine:
         text = render(template, {"subject_id": self._subject.subject_id, **self._subject.values})
         return text[: MAX_LEN[vr]] if vr in MAX_LEN else text
 
-    def _private(self, ds: Dataset, creators: dict[tuple[int, int], str], tags: list[int]) -> None:
+    def _private(self, ds: Dataset, creators: dict[tuple[int, int], str], tags: list[int],
+                 context: tuple[int, ...]) -> None:
         used: set[tuple[int, int]] = set()
         for tag in tags:
             group, element = tag >> 16, tag & 0xFFFF
@@ -460,7 +387,7 @@ class Engine:
             rule = self.plan.private_action(group, creator, element & 0xFF) if creator else None
             if rule is not None and rule.action == "K":
                 used.add(block)
-                self._keep(ds[tag])
+                self._keep(ds[tag], (*context, tag))
             else:
                 del ds[tag]
         for (group, block) in creators:

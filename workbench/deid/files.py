@@ -1,10 +1,10 @@
-"""Reading sources and writing outputs without passing pixel data through Python.
+"""Reading sources and writing outputs without decoding pixel data.
 
 Pixel data is copied, not decoded: when the top-level PixelData element ends
 the file (the usual case), only the header is parsed and the pixel element's
-bytes are copied from the source to the output by the operating system. Every
-output is written to a temporary name and renamed, so no half-written file
-ever looks complete.
+bytes are taken from the source as they are (:func:`source_pixels`). The whole
+output file is checked by the verifier before :func:`write_output` writes it
+to a temporary name and renames it, so no half-written file ever looks complete.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 from io import BytesIO
 import struct
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
-from ..catalog import PIXEL_DATA_TAG, elements, parse_header
+from ..catalog import PIXEL_DATA_TAG, PIXEL_TAGS, elements, parse_header
 from ..errors import WorkbenchError
 
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -78,19 +77,30 @@ def _pixels_end_file(fp, start: int, size: int, implicit: bool) -> bool:
     return fp.tell() + length == size
 
 
-def output_bytes_equal(path: str | os.PathLike, header: bytes, source: Source) -> bool:
-    """True when ``path`` already holds exactly this output."""
-    tail = source.tail[1] if source.tail else 0
-    if os.stat(path).st_size != len(header) + tail:
+def source_pixels(source: Source) -> tuple[bytes, bytes | None]:
+    """The source's top-level pixel element as it follows the header (b"" when the dataset
+    holds it), and its value as stored (None without one), which an output must carry."""
+    if source.tail is None:
+        tag = min((t for t in PIXEL_TAGS if t in source.dataset), default=None)
+        value = source.dataset.get_item(tag).value if tag is not None else None
+        return b"", value if isinstance(value, bytes) else None
+    offset, length = source.tail
+    with open(source.path, "rb") as src:
+        src.seek(offset)
+        element = src.read(length)
+    if len(element) != length:
+        raise OSError(f"{source.path} changed while it was being read")
+    start = 8 if source.dataset.file_meta.TransferSyntaxUID.is_implicit_VR else 12
+    undefined = element[start - 4:start] == b"\xff\xff\xff\xff"
+    return element, element[start:len(element) - 8 if undefined else None]
+
+
+def output_bytes_equal(path: str | os.PathLike, data: bytes) -> bool:
+    """True when ``path`` already holds exactly ``data``."""
+    if os.stat(path).st_size != len(data):
         return False
     with open(path, "rb") as out:
-        if out.read(len(header)) != header:
-            return False
-        if not source.tail:
-            return True
-        with open(source.path, "rb") as src:
-            src.seek(source.tail[0])
-            return out.read() == src.read(tail)
+        return out.read() == data
 
 
 def owner_only(path: str | os.PathLike, flags: int) -> int:
@@ -101,9 +111,8 @@ def owner_only(path: str | os.PathLike, flags: int) -> int:
     return fd
 
 
-def write_output(path: str | os.PathLike, header: bytes, source: Source | None = None,
-                 private: bool = False) -> None:
-    """Write ``header`` (plus the source's pixel element) to ``path`` atomically.
+def write_output(path: str | os.PathLike, data: bytes, private: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary name, then a rename).
 
     ``private`` files (identifiable copies in the quarantine) are readable by their
     owner only (0600). Paths are handled as strings: pathlib interns every part of
@@ -115,13 +124,7 @@ def write_output(path: str | os.PathLike, header: bytes, source: Source | None =
         if not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
         with open(tmp, "wb", opener=owner_only if private else None) as out:
-            out.write(header)
-            if source is not None and source.tail:
-                with open(source.path, "rb") as src:
-                    src.seek(source.tail[0])
-                    shutil.copyfileobj(src, out, 1 << 20)
-                if out.tell() != len(header) + source.tail[1]:
-                    raise OSError(f"{source.path} changed while it was being copied")
+            out.write(data)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -28,7 +28,8 @@ from ..store import Store, open_to_others
 from .dates import offset_days, shift_da
 from .delivery import BATCH, Delivery, Outcome
 from .engine import Engine, Subject, render
-from .files import owner_only, output_bytes_equal, read_source, sha256_file, write_output
+from .files import (output_bytes_equal, owner_only, read_source, sha256_file, source_pixels,
+                    write_output)
 from .pixels import pixel_review_reason
 from .pseudonyms import Lookup, assign
 
@@ -126,7 +127,7 @@ def process(task: Task) -> Outcome:
     except WorkbenchError:
         raise
     except Exception as exc:
-        return _quarantine_input(task, f"internal error, file not released: "
+        return _quarantine_input(task, "internal error", f"internal error, file not released: "
                                        f"{type(exc).__name__}: {exc}")
 
 
@@ -136,47 +137,52 @@ def _process(task: Task) -> Outcome:
     try:
         source = read_source(task.source)
     except Exception as exc:
-        return _quarantine_input(task, f"unreadable: {type(exc).__name__}: {exc}")
+        return _quarantine_input(task, "unreadable", f"unreadable: {type(exc).__name__}: {exc}")
     ds = source.dataset
     identity = verify.identity_of(ds, profile)
     review = pixel_review_reason(ds, has_pixels=source.tail is not None)
     try:
         header = engine.to_bytes(engine.deidentify(ds, task.subject))
     except Exception as exc:
-        return _quarantine_input(task, f"de-identification failed: {type(exc).__name__}: {exc}")
-    problems = verify.check(header, identity, profile)
+        return _quarantine_input(task, "de-identification failed",
+                                 f"de-identification failed: {type(exc).__name__}: {exc}")
+    element, pixels = source_pixels(source)
+    data = header + element
+    found = verify.verdict(data, identity, profile, pixels)
+    if found.problems:
+        return _quarantine_output(task, data, "verification failed",
+                                  "verification failed: " + "; ".join(found.problems))
+    if review:
+        return _quarantine_output(task, data, "needs pixel review", f"needs pixel review: {review}")
     uids = (str(get_value(ds, "StudyInstanceUID", "")),
             str(get_value(ds, "SOPInstanceUID", "")))
-    if problems:
-        return _quarantine_output(task, header, source, "verification failed: " + "; ".join(problems))
-    if review:
-        return _quarantine_output(task, header, source, f"needs pixel review: {review}")
     target = os.path.join(task.job.out, task.output)  # a str: see write_output
     if os.path.exists(target):
-        if output_bytes_equal(target, header, source):
-            return _outcome(task, "unchanged", target, uids)
-        return _quarantine_output(task, header, source, "the output folder already holds a "
-                                  "different file at this path; move it away and re-run with --resume")
-    write_output(target, header, source)
-    return _outcome(task, "written", target, uids)
+        if output_bytes_equal(target, data):
+            return _outcome(task, "unchanged", target, uids, found.sha256)
+        return _quarantine_output(task, data, "output exists", "the output folder already "
+                                  "holds a different file at this path; move it away and re-run "
+                                  "with --resume")
+    write_output(target, data)
+    return _outcome(task, "written", target, uids, found.sha256)
 
 
-def _outcome(task: Task, state: str, target: str, uids: tuple[str, str]) -> Outcome:
+def _outcome(task: Task, state: str, target: str, uids: tuple[str, str], sha256: str) -> Outcome:
     st = os.stat(target)
     return Outcome(task.source, task.study_uid, state, task.output, None,
                    study_uid_out=uids[0], sop_uid_out=uids[1], size=st.st_size,
-                   mtime_ns=st.st_mtime_ns)
+                   mtime_ns=st.st_mtime_ns, digest=sha256)
 
 
-def _quarantine_output(task: Task, header: bytes, source, reason: str) -> Outcome:
+def _quarantine_output(task: Task, data: bytes, kind: str, reason: str) -> Outcome:
     """Keep an unreleased output in the quarantine, which only its owner may open."""
     _quarantine_folder(task.job.quarantine)
     target = os.path.join(task.job.quarantine, task.output)
-    write_output(target, header, source, private=True)
+    write_output(target, data, private=True)
     write_output(os.path.splitext(target)[0] + ".reason.json",
                  json.dumps({"output": task.output, "reason": reason}, indent=1).encode(),
                  private=True)
-    return Outcome(task.source, task.study_uid, "quarantined", target, reason)
+    return Outcome(task.source, task.study_uid, "quarantined", target, reason, kind=kind)
 
 
 def _quarantine_folder(path: str | os.PathLike) -> None:
@@ -194,8 +200,8 @@ def quarantine_exposure(quarantine: str | os.PathLike) -> str | None:
     return None
 
 
-def _quarantine_input(task: Task, reason: str) -> Outcome:
-    return Outcome(task.source, task.study_uid, "quarantined", None, reason)
+def _quarantine_input(task: Task, kind: str, reason: str) -> Outcome:
+    return Outcome(task.source, task.study_uid, "quarantined", None, reason, kind=kind)
 
 
 # --- coordinator -------------------------------------------------------------------------
@@ -354,7 +360,8 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
     for n, rec in files.records():
         if isinstance(rec, Skipped):
             if rec.kind == "unreadable":
-                held.append(Outcome(rec.path, "", "quarantined", None, rec.reason))
+                held.append(Outcome(rec.path, "", "quarantined", None, rec.reason,
+                                    kind="unreadable"))
             else:
                 report.skipped.append(rec)
             continue
@@ -364,7 +371,7 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
         elif not rec.patient_id:
             held.append(Outcome(rec.path, rec.study_uid, "quarantined", None,
                                 "no PatientID: the file cannot be linked to a subject; "
-                                "fix it at the site or leave it out"))
+                                "fix it at the site or leave it out", kind="no PatientID"))
         else:
             wanted.append(n)
     files.set_planned(wanted, True)
@@ -397,7 +404,8 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
                         "WHERE planned ORDER BY n")
                     if (accession if by_accession else pid) in missing]
         files.set_planned((n for n, *_ in unlinked), False)
-        held += [Outcome(path, uid, "quarantined", None, why) for _, path, uid, why in unlinked]
+        held += [Outcome(path, uid, "quarantined", None, why, kind="no lookup entry")
+                 for _, path, uid, why in unlinked]
     for outcome in held:
         record(outcome)
     total = files.query("SELECT count(*) FROM files WHERE planned").fetchone()[0]
@@ -476,7 +484,8 @@ def _deduplicate(files: Delivery, report: Report) -> list[Outcome]:
         files.set_planned((n for n, *_ in group), False)
         held += [Outcome(path, study_uid, "quarantined", None,
                          f"conflict: {len(group)} files share one SOP Instance UID with different "
-                         "content; decide which is right and remove the other from the source")
+                         "content; decide which is right and remove the other from the source",
+                         kind="conflict")
                  for _, path, study_uid in group]
     return held
 
@@ -510,13 +519,13 @@ class Tally:
         row["files"] += 1
         row[o.state] += 1
         if o.state == "quarantined":
-            row["reasons"].add(_reason_kind(o.reason or ""))
+            row["reasons"].add(o.kind)
             return
         self.new_uids[o.study_uid] = o.study_uid_out
         if not self.record_outputs:
             return
         self.outputs.append((os.path.join(self.out, o.output), o.study_uid_out, o.sop_uid_out,
-                             self.planned[o.study_uid][0], o.size, o.mtime_ns))
+                             self.planned[o.study_uid][0], o.size, o.mtime_ns, o.digest))
         if len(self.outputs) >= BATCH:
             self._flush()
 
@@ -542,10 +551,6 @@ class Tally:
         return found
 
 
-def _reason_kind(reason: str) -> str:
-    return reason.split(":", 1)[0]
-
-
 def _write_reasons(report: Report, quarantine: Path) -> None:
     """Append this run's quarantine reasons to ``reasons.jsonl``; a resumed run adds no repeats."""
     if not report.quarantined:
@@ -553,8 +558,8 @@ def _write_reasons(report: Report, quarantine: Path) -> None:
     _quarantine_folder(quarantine)
     path = quarantine / "reasons.jsonl"
     known = set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
-    lines = [json.dumps({"source": o.source, "quarantined_as": o.output, "reason": o.reason})
-             for o in report.quarantined]
+    lines = [json.dumps({"source": o.source, "quarantined_as": o.output, "reason": o.reason,
+                         "kind": o.kind}) for o in report.quarantined]
     new = [line for line in dict.fromkeys(lines) if line not in known]
     if new:
         with open(path, "a", encoding="utf-8", opener=owner_only) as f:

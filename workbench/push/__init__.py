@@ -4,9 +4,10 @@ Only studies whose every file the de-identification core verified (and that have
 changed since) leave the site. See :mod:`workbench.push.xnat`.
 """
 
+from ..errors import PushError
 from .control import PushController
 from .result import PushResult, StudyOutcome
-from .xnat import PushError, Target, XnatPusher, push_studies
+from .xnat import Target, XnatPusher, push_studies
 
 __all__ = ["PushController", "PushError", "PushResult", "StudyOutcome", "Target", "XnatPusher",
            "push_studies"]

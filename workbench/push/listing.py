@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .xnat import PushError, Server, public_url
+from ..errors import PushError
+from .xnat import Server, public_url
 
 COLUMNS = ["subject", "session", "date", "study_uid", "scan", "modality", "description",
            "files", "megabytes"]

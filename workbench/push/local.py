@@ -3,7 +3,8 @@
 A study is one ``OUT/<subject_id>/<study_dir>`` folder written by
 :func:`workbench.deid.run.deidentify_delivery`. It may leave the site only when
 every file in it is listed in the store's verified outputs with the size,
-modification time and profile hash recorded at verification.
+modification time and profile hash recorded at verification, and its bytes,
+read as they are zipped, have the SHA-256 the verifier passed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from ..deid.engine import TRIAL_TAGS
+from ..errors import FileChanged
 
 REDO = "re-run workbench deid / verify"
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -27,13 +29,15 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 @dataclass
 class LocalFile:
-    """One output file of a study and its digests (``md5`` is filled while zipping)."""
+    """One output file of a study and its digests (``md5`` is filled while zipping;
+    ``sha256`` is the digest recorded when the verifier passed it)."""
 
     path: Path
     name: str  # relative to the study folder, POSIX
     sop_uid: str
     size: int
     mtime_ns: int
+    sha256: str = ""
     md5: str = ""
 
 
@@ -78,10 +82,6 @@ class LocalStudy:
         return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-class FileChanged(Exception):
-    """A file changed between the verification check and zipping."""
-
-
 def _example(names: list[str]) -> str:
     shown = ", ".join(names[:3])
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -112,6 +112,7 @@ def _check(folder: Path, verified: dict[str, dict], profile_hash: str) -> LocalS
     unlisted: list[str] = []
     changed: list[str] = []
     other_profile: list[str] = []
+    undigested: list[str] = []
     files: list[LocalFile] = []
     rows: list[dict] = []
     for dirpath, _, names in os.walk(folder):
@@ -126,9 +127,12 @@ def _check(folder: Path, verified: dict[str, dict], profile_hash: str) -> LocalS
                 changed.append(name)
             elif row["profile_hash"] != profile_hash:
                 other_profile.append(name)
+            elif not row["sha256"]:
+                undigested.append(name)
             else:
                 rows.append(row)
-                files.append(LocalFile(path, name, row["sop_uid"], st.st_size, st.st_mtime_ns))
+                files.append(LocalFile(path, name, row["sop_uid"], st.st_size, st.st_mtime_ns,
+                                       row["sha256"]))
     files.sort(key=lambda f: f.name)
     subject_id = rows[0]["subject_id"] if rows else folder.parent.name
     study = LocalStudy(folder, subject_id, "", files)
@@ -141,6 +145,9 @@ def _check(folder: Path, verified: dict[str, dict], profile_hash: str) -> LocalS
     if other_profile:
         problems.append(f"{len(other_profile)} file(s) verified under another version of the "
                         f"profile ({_example(other_profile)})")
+    if undigested:
+        problems.append(f"{len(undigested)} file(s) verified before digests were recorded "
+                        f"({_example(undigested)})")
     uids = {row["study_uid"] for row in rows}
     if len(uids) > 1:
         problems.append(f"the folder holds files of {len(uids)} studies")
@@ -168,7 +175,7 @@ def write_zip(study: LocalStudy, target: Path) -> None:
     Raises
     ------
     FileChanged
-        If a file's size or modification time no longer matches its verification.
+        If a file's size, modification time or SHA-256 no longer matches its verification.
     """
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for f in study.files:
@@ -177,11 +184,15 @@ def write_zip(study: LocalStudy, target: Path) -> None:
                 raise FileChanged(f"not verified: {f.name} changed after verification; {REDO}")
             info = zipfile.ZipInfo(f.name, _ZIP_TIME)
             info.file_size = f.size
-            digest = hashlib.md5()
+            digest, verified = hashlib.md5(), hashlib.sha256()
             with open(f.path, "rb") as src, archive.open(info, "w") as dst:
                 while chunk := src.read(1 << 20):
                     digest.update(chunk)
+                    verified.update(chunk)
                     dst.write(chunk)
+            if verified.hexdigest() != f.sha256:
+                raise FileChanged(f"not verified: {f.name} is not the file the verifier passed "
+                                  f"(its SHA-256 differs); {REDO}")
             f.md5 = digest.hexdigest()
 
 

@@ -46,12 +46,12 @@ from xnat.prearchive import PrearchiveSession
 from xnat.session import BaseXNATSession, XNATSession
 
 from ..deid.engine import render
-from ..errors import ProfileError, WorkbenchError
+from ..errors import FileChanged, ProfileError, PushError
 from ..profile import Profile, load_profile
 from ..progress import progress_bar
 from ..store import Store
 from .control import PushController
-from .local import FileChanged, LocalFile, LocalStudy, content_digest, find_studies, \
+from .local import LocalFile, LocalStudy, content_digest, find_studies, \
     sanitize_label, write_zip
 from .result import CANCELLED, FAILED, PRESENT, UPLOADED, PushResult, StudyOutcome, now_utc, \
     write_receipts
@@ -61,10 +61,6 @@ _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 _SETTLED = {"READY", "CONFLICT", "ERROR"}
 _PROJECT_ID = re.compile(r"^[\w-]+$")
 _SCAN_OF = re.compile(r"/scans/([^/]+)/resources/")
-
-
-class PushError(WorkbenchError):
-    """The push cannot start or go on: bad settings, no server, login refused."""
 
 
 class _Retry(Exception):

@@ -8,7 +8,8 @@ from typing import Mapping, Sequence
 import ipywidgets as w
 
 from .base import View, classes, note, replace_children
-from .images import SeriesFrames, Unviewable, default_preset, message_png, picture, png
+from ..errors import Unviewable
+from .images import SeriesFrames, default_preset, message_png, picture, png
 
 
 class ContactSheet(View):

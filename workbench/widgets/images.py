@@ -28,7 +28,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import apply_rescale, pixel_array
 
 from ..catalog import PIXEL_TAGS
-from ..errors import WorkbenchError
+from ..errors import Unviewable
 from ..pet import suv_bw_factor
 from ..review import sop_class_name
 
@@ -44,10 +44,6 @@ _DOCUMENTS = {"1.2.840.10008.5.1.4.1.1.104.1": "an encapsulated PDF document",
               "1.2.840.10008.5.1.4.1.1.104.2": "an encapsulated CDA document",
               "1.2.840.10008.5.1.4.1.1.104.3": "an encapsulated STL model"}
 _NO_FILE = "no output file for this instance (not de-identified)"
-
-
-class Unviewable(WorkbenchError):
-    """A frame cannot be shown; the message says why."""
 
 
 @dataclass

@@ -10,8 +10,9 @@ import ipywidgets as w
 import pandas as pd
 
 from .base import View, classes, note
-from .images import SeriesFrames, Unviewable, changed_regions, default_preset, message_png, \
-    picture, png, presets_for
+from ..errors import Unviewable
+from .images import SeriesFrames, changed_regions, default_preset, message_png, picture, png, \
+    presets_for
 
 
 class SliceViewer(View):

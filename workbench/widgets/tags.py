@@ -9,7 +9,8 @@ import ipywidgets as w
 import pandas as pd
 
 from ..profile import Profile, load_profile
-from ..review import ACTIONS, ReviewError, style_actions, tag_diff
+from ..errors import ReviewError
+from ..review import ACTIONS, style_actions, tag_diff
 from .base import View, classes, note
 
 
