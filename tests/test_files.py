@@ -13,9 +13,9 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.filewriter import dcmwrite
 
 from workbench.deid.engine import Engine, Subject
-from workbench.catalog import (CATALOG_TAGS, PIXEL_TAGS, get_value, implicit_vr, raw_text,
-                               read_header, read_part10)
-from workbench.deid.files import encode, read_source, source_pixels, write_output
+from workbench.catalog import CATALOG_TAGS, read_header
+from workbench.deid.files import read_source, source_pixels, write_output
+from workbench.dicomio import PIXEL_TAGS, encode, get_value, implicit_vr, raw_text, read_part10
 from workbench.profile import load_profile
 
 FILES = sorted(p for p in (Path(pydicom.__file__).parent / "data" / "test_files").glob("*.dcm"))

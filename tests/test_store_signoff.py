@@ -34,7 +34,8 @@ def test_sign_off_is_read_back_and_audited(store, tmp_path):
     [event] = [e for e in reopened.audit_log(TRIAL) if e["event"] == "sign-off"]
     assert json.loads(event["detail"]) == {"study_uid": "1.2.3.1", "subject_id": "SITE01-0001",
                                            "reviewer": "J. Reviewer", "verdict": "approved",
-                                           "note": "contact sheet clean"}
+                                           "note": "contact sheet clean",
+                                           "outputs_digest": ""}  # this store has no outputs
 
 
 def test_later_sign_off_supersedes_without_erasing(store):

@@ -104,7 +104,8 @@ def cmd_deid(args) -> int:
         site=args.site, workers=args.workers, resume=args.resume, quarantine=args.quarantine,
         progress=not os.environ.get("TQDM_DISABLE"))
     print_report(report)
-    for warning in filter(None, (store.exposure(), quarantine_exposure(report.quarantine))):
+    for warning in filter(None, (*report.warnings, store.exposure(),
+                                 quarantine_exposure(report.quarantine))):
         print(warning, file=sys.stderr)
     return report.exit_code
 
@@ -151,6 +152,56 @@ def cmd_verify(args) -> int:
     return result.exit_code
 
 
+def cmd_validate(args) -> int:
+    from .protocol import check, exit_code, load_protocol, report_lines
+
+    findings = check(args.src, load_protocol(args.protocol), site=args.site)
+    print("\n".join(report_lines(findings)))
+    return exit_code(findings)
+
+
+def _trial(args, store) -> str:
+    from .approval import trial_of
+    from .profile import load_profile
+
+    return load_profile(args.profile).trial_key if args.profile else trial_of(store, args.out)
+
+
+def cmd_status(args) -> int:
+    from .approval import study_states
+
+    store = _store(args)
+    states = study_states(store, _trial(args, store), args.out)
+    if not states:
+        print(f"no de-identified studies in {args.out}")
+        return 0
+    import pandas as pd
+
+    with_pandas_wide()
+    table = pd.DataFrame([{"study": s.folder, "pseudonym": s.subject_id, "state": s.state,
+                           "by": s.by, "when": s.at, "files": s.files,
+                           "quarantined": s.quarantined, "reason": s.note or s.reason}
+                          for s in states])
+    print(table.to_string(index=False))
+    waiting = [s.folder for s in states if s.state == "waiting for approval"]
+    if waiting:
+        print(f"{len(waiting)} waiting: approve with workbench approve {args.out} STUDY... "
+              "--by NAME (or --all)")
+    return 0
+
+
+def cmd_sign(args) -> int:
+    from .approval import sign
+
+    store = _store(args)
+    done = sign(store, _trial(args, store), args.out, args.studies, args.verdict, args.by,
+                args.note or "", every=getattr(args, "all", False))
+    for s in done:
+        print(f"{s.folder}: {s.state} by {s.by} at {s.at}"
+              + (f"; {s.quarantined} quarantined file(s) stay behind" if s.quarantined else ""))
+    return 0
+
+
 def cmd_keys(args) -> int:
     store = _store(args)
     if args.output and args.output != "-":
@@ -175,9 +226,14 @@ def cmd_push(args) -> int:
     with_pandas_wide()
     print(result.table.to_string(index=False))
     counts = result.table["status"].value_counts()
+    held = counts.get("held", 0)
     print(f"{counts.get('uploaded', 0)} uploaded, {counts.get('already present', 0)} already "
-          f"present, {len(result.failed)} not pushed; receipts in {result.receipt_csv.parent}")
-    if result.failed:
+          f"present, {len(result.failed)} not pushed ({held} held for approval); "
+          f"receipts in {result.receipt_csv.parent}")
+    if held:
+        print(f"held studies wait for a person: see workbench status {args.out}, then "
+              f"workbench approve {args.out} STUDY... --by NAME")
+    if len(result.failed) > held:
         print("fix the reasons above, then re-run the same command: it completes what is missing")
     return result.exit_code
 
@@ -265,6 +321,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trial-secret-file")
     s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_verify)
+
+    s = sub.add_parser("validate", help="check a delivery against a trial protocol (exit 2 "
+                       "when a check fails)")
+    s.add_argument("src")
+    s.add_argument("--protocol", required=True, help="protocol name or .yaml path")
+    s.add_argument("--site", help="site ID whose ROI rename map applies")
+    s.set_defaults(fn=cmd_validate)
+
+    s = sub.add_parser("status", help="each study of an output folder: state, by whom, when")
+    s.add_argument("out")
+    s.add_argument("--profile", help="the trial's profile (default: as the store says)")
+    s.add_argument("--store", help=store_help)
+    s.set_defaults(fn=cmd_status)
+
+    for command, verdict, text in (
+            ("approve", "approved", "approve studies for release (binds to their outputs)"),
+            ("reject", "rejected", "reject studies: they are not released")):
+        s = sub.add_parser(command, help=text)
+        s.add_argument("out")
+        s.add_argument("studies", nargs="*", metavar="STUDY",
+                       help="SUBJECT/STUDY as workbench status prints it, or a subject ID")
+        if verdict == "approved":
+            s.add_argument("--all", action="store_true", help="every study of OUT")
+        s.add_argument("--by", required=True, help="who signs off (a reviewer's name)")
+        s.add_argument("--note", help="what was looked at, or why (a rejection needs one)")
+        s.add_argument("--profile", help="the trial's profile (default: as the store says)")
+        s.add_argument("--store", help=store_help)
+        s.set_defaults(fn=cmd_sign, verdict=verdict)
 
     s = sub.add_parser("keys", help="the linkage key")
     s.add_argument("action", choices=["export"])

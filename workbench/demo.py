@@ -1,10 +1,10 @@
 """The main job end to end on example data, against a sandbox XNAT it starts itself.
 
 ``workbench demo DIR`` (and ``make demo``): write an example delivery, de-identify
-it with ``uk-pet-core-lab``, verify it again independently, push the verified
-studies to a sandbox XNAT (a stand-in for tests and demos), confirm them on the
-server and print the server-side listing. Each step prints the command that does
-the same on its own.
+it with ``uk-pet-core-lab``, verify it again independently, approve the studies
+(the gate: nothing leaves the site unapproved), push them to a sandbox XNAT (a
+stand-in for tests and demos), confirm them on the server and print the
+server-side listing. Each step prints the command that does the same on its own.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
+from .approval import APPROVED, sign
 from .cli import print_report, with_pandas_wide
 from .deid.run import deidentify_delivery
 from .errors import WorkbenchError
 from .examples import generate
+from .profile import load_profile
 from .push import push_studies
 from .push.listing import server_listing
 from .sandbox import SandboxServer
@@ -60,6 +62,13 @@ def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = Fals
     print("\n".join(verification.lines()))
     if verification.exit_code:
         raise WorkbenchError("independent verification failed; nothing is pushed.")
+
+    reviewer, note = "Demo Reviewer", "demo: planted identifiers checked in the tag diff"
+    _step(f"workbench approve {out} --all --by '{reviewer}' --note '{note}'   (a person's "
+          "sign-off; without it nothing is pushed)")
+    for study in sign(store, load_profile(PROFILE).trial_key, out, [], APPROVED, reviewer, note,
+                      every=True):
+        print(f"{study.folder}: {study.state} by {study.by} at {study.at}")
 
     _step(f"workbench sandbox --data {root / 'xnat'} --port 0 --user {USER}:... "
           f"--project {PROJECT}:{USER}")

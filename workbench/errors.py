@@ -78,3 +78,33 @@ class BatchError(WorkbenchError):
     """A batch cannot start, or stopped before the end (the record says how far it got)."""
 
     kind = "batch"
+
+
+class ResumeMismatch(WorkbenchError):
+    """A resumed run would pseudonymise differently from the run that wrote the output."""
+
+    kind = "resume mismatch"
+
+
+class ApprovalError(WorkbenchError):
+    """A study cannot be approved or rejected as asked."""
+
+    kind = "approval"
+
+
+class DamagedFile(WorkbenchError):
+    """A file that cannot be read whole: cut short, or not as its header says."""
+
+    kind = "unreadable"
+
+
+class TruncatedFile(DamagedFile):
+    """A file that ends before its last element does."""
+
+    kind = "truncated"
+
+
+class HeaderRefused(DamagedFile):
+    """A header not parsed (over a limit, or damaged); the message is the whole reason."""
+
+    kind = "header refused"

@@ -31,6 +31,7 @@ from pydicom.datadict import get_entry, keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
 
 from .deid.uids import is_class_keyword
+from .dicomio import dictionary_vr
 from .errors import ProfileError
 
 TABLE_EDITION = "2024b"
@@ -198,13 +199,6 @@ def _label(tag: int) -> str:
     return keyword_for_tag(tag) or str(Tag(tag))
 
 
-def _dictionary_vr(tag: int) -> str:
-    try:
-        return get_entry(tag)[0]
-    except KeyError:
-        return "UN"
-
-
 def _in_dictionary(tag: int) -> bool:
     try:
         get_entry(tag)
@@ -310,30 +304,37 @@ def resolve_row(row: dict[str, Any], options: frozenset[str]) -> Action:
 
 # --- loading ---------------------------------------------------------------------
 
-def _search_path() -> list[Path]:
+def _search_path(sub: str = "") -> list[Path]:
+    """WORKBENCH_PROFILE_PATH's folders, then the shipped ones (each joined with ``sub``)."""
     extra = [Path(p) for p in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(":") if p]
-    return [*extra, PROFILES_DIR]
+    return [folder / sub for folder in [*extra, PROFILES_DIR]]
 
 
-def find_profile(name: str | os.PathLike, near: Path | None = None) -> Path:
-    """The YAML file for a profile name or path (``near``: a folder searched first)."""
+def find_profile(name: str | os.PathLike, near: Path | None = None, sub: str = "",
+                 kind: str = "profile") -> Path:
+    """The YAML file for a profile name or path (``near``: a folder searched first).
+
+    ``sub`` and ``kind`` find other YAML files the same way, e.g. trial protocols in
+    the ``protocols/`` folder of every folder on the search path.
+    """
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         return p
-    for folder in ([near] if near else []) + _search_path():
+    for folder in ([near] if near else []) + _search_path(sub):
         candidate = folder / f"{name}.yaml"
         if candidate.is_file():
             return candidate
-    known = ", ".join(sorted(n for n, _, _ in list_profiles())) or "none"
+    known = ", ".join(sorted(n for n, _, _ in list_profiles(sub))) or "none"
+    where = f"its folder's parent (holding {sub}/)" if sub else "its folder"
     raise ProfileError(
-        f"no profile named {name!r}; shipped profiles: {known}. "
-        "Pass a path to a .yaml file or add its folder to WORKBENCH_PROFILE_PATH.")
+        f"no {kind} named {name!r}; shipped {kind}s: {known}. "
+        f"Pass a path to a .yaml file or add {where} to WORKBENCH_PROFILE_PATH.")
 
 
-def list_profiles() -> list[tuple[str, str, Path]]:
-    """(name, title, path) of every profile on the search path."""
+def list_profiles(sub: str = "") -> list[tuple[str, str, Path]]:
+    """(name, title, path) of every profile (or file in ``sub``) on the search path."""
     seen: dict[str, tuple[str, str, Path]] = {}
-    for folder in _search_path():
+    for folder in _search_path(sub):
         for f in sorted(folder.glob("*.yaml")):
             if f.stem in seen:
                 continue
@@ -447,7 +448,7 @@ def _parse_override(path: Path, key: str, value: Any) -> tuple[int | tuple[int, 
         raise ProfileError(f"{path}: {exc}") from None
     label = "/".join(keyword_for_tag(t) or str(Tag(t)) for t in tags)
     for outer in tags[:-1]:
-        if _dictionary_vr(outer) != "SQ":
+        if dictionary_vr(outer) != "SQ":
             raise ProfileError(f"{path}: attribute {key}: {_label(outer)} is not a sequence; "
                                "a path names sequences down to the attribute, joined by '/'.")
     where = tags[0] if len(tags) == 1 else tags

@@ -6,6 +6,12 @@ replaced / emptied summary over a series, study or delivery, the PHI scan of
 every distinct value per attribute path, and the PET check of the SUV inputs.
 The widgets in :mod:`workbench.widgets` only display these tables.
 
+The ``*_html`` functions render them for reading (:func:`tag_diff_html`,
+:func:`change_summary_html`, :func:`pet_check_html`, :func:`phi_scan_html` after
+:func:`phi_triage`): tables that wrap to the page width, groups that fold, pages of
+200 rows. :func:`timeline` draws each subject's study dates before and after the
+date shift.
+
 Examples
 --------
 >>> from workbench.profile import load_profile
@@ -425,7 +431,8 @@ def _read(source: str | os.PathLike | Dataset) -> Dataset:
 
 # --- tag diff and summary --------------------------------------------------------------------
 
-TAG_DIFF_COLUMNS = ["path", "tag", "keyword", "VR", "before", "after", "action", "rule"]
+#: Key columns first: what a reader compares; the full path and the VR follow.
+TAG_DIFF_COLUMNS = ["tag", "keyword", "before", "after", "action", "rule", "path", "VR"]
 
 
 def tag_diff(before: str | os.PathLike | Dataset, after: str | os.PathLike | Dataset,
@@ -443,7 +450,8 @@ def tag_diff(before: str | os.PathLike | Dataset, after: str | os.PathLike | Dat
     -------
     DataFrame
         Columns :data:`TAG_DIFF_COLUMNS`, one row per attribute path (sequence items and
-        private elements included); ``action`` is one of :data:`ACTIONS`.
+        private elements included); ``action`` is one of :data:`ACTIONS`. A value that is
+        not there (removed, or added by the engine) is blank: the action says which.
     """
     import pandas as pd
 
@@ -472,8 +480,8 @@ def tag_diff(before: str | os.PathLike | Dataset, after: str | os.PathLike | Dat
         else:
             action = _action(a.value, b.value if b else None)
             rule = a.rule
-        rows.append((e.order, path, e.tag, e.keyword, e.vr, a.value if a else None,
-                     b.value if b else None, action, rule))
+        rows.append((e.order, e.tag, e.keyword, a.value if a else "", b.value if b else "",
+                     action, rule, path, e.vr))
     rows.sort(key=lambda r: r[0])
     return pd.DataFrame([r[1:] for r in rows], columns=TAG_DIFF_COLUMNS)
 
@@ -654,8 +662,14 @@ def phi_scan(before: Iterable[str | os.PathLike], after: Iterable[str | os.PathL
 
 # --- PET ------------------------------------------------------------------------------------
 
-SUV_INPUTS = ("weight_kg", "total_dose_bq", "half_life_s", "injection_time", "units",
-              "decay_correction")
+#: The SUVbw inputs, in the order a physicist reads them.
+SUV_INPUTS = ("weight_kg", "total_dose_bq", "injection_time", "half_life_s", "series_time",
+              "units", "decay_correction")
+#: What each input is called in the rendered check.
+SUV_LABELS = {"weight_kg": "patient weight (kg)", "total_dose_bq": "injected dose (Bq)",
+              "injection_time": "radiopharmaceutical start", "half_life_s": "half life (s)",
+              "series_time": "series time", "units": "units",
+              "decay_correction": "decay correction"}
 
 
 def pet_check(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -666,11 +680,12 @@ def pet_check(pairs: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``study_uid``, ``series_uid``, ``series``; per input of :data:`SUV_INPUTS` one of
-        ``kept``, ``removed``, ``changed`` or ``absent`` (not in the source either);
-        ``suv_before`` and ``suv_after`` (the factor, NaN when it cannot be computed),
-        ``suv_same`` and ``problem`` (why the factor cannot be computed after, or why
-        the files could not be read).
+        ``series``; per input of :data:`SUV_INPUTS` one of ``kept``, ``removed``,
+        ``changed`` or ``absent`` (not in the source either); ``suv_before`` and
+        ``suv_after`` (the factor, NaN when it cannot be computed), ``suv_same`` and
+        ``problem`` (why the factor cannot be computed after, or why the files could not
+        be read); ``study_uid`` and ``series_uid`` last. ``attrs["values"]`` holds, per
+        series UID, each input's value before and after as text.
     """
     import pandas as pd
 
@@ -678,17 +693,18 @@ def pet_check(pairs: pd.DataFrame) -> pd.DataFrame:
 
     done = _with_output(pairs)
     pet = done[done["modality"] == "PT"].groupby("series_uid", sort=False).head(1)
-    rows = []
+    rows, values = [], {}
     for row in pet.itertuples(index=False):
         try:
             ds_old, ds_new = _read(row.source), _read(row.output)
         except ReviewError as exc:  # a row saying why; the check goes on
-            rows.append((row.study_uid, row.series_uid, _series_label(row),
-                         *["not read"] * len(SUV_INPUTS), float("nan"), float("nan"), False,
-                         str(exc)))
+            rows.append((_series_label(row), *["not read"] * len(SUV_INPUTS), float("nan"),
+                         float("nan"), False, str(exc), row.study_uid, row.series_uid))
             continue
         old, new = _suv_view(suv_inputs(ds_old)), _suv_view(suv_inputs(ds_new))
-        state = {k: _survived(old[k], new[k]) for k in SUV_INPUTS}
+        state = {k: _survived(old.get(k), new.get(k)) for k in SUV_INPUTS}
+        values[row.series_uid] = {k: (_suv_text(old.get(k)), _suv_text(new.get(k)))
+                                  for k in SUV_INPUTS}
         factors, problem = [], ""
         for ds in (ds_old, ds_new):
             try:
@@ -697,18 +713,39 @@ def pet_check(pairs: pd.DataFrame) -> pd.DataFrame:
                 factors.append(float("nan"))
                 problem = str(exc)
         same = factors[0] == factors[0] and abs(factors[0] - factors[1]) <= 1e-9 * factors[0]
-        rows.append((row.study_uid, row.series_uid, _series_label(row), *state.values(),
-                     *factors, same, problem))
-    return pd.DataFrame(rows, columns=["study_uid", "series_uid", "series", *SUV_INPUTS,
-                                       "suv_before", "suv_after", "suv_same", "problem"])
+        rows.append((_series_label(row), *state.values(), *factors, same, problem,
+                     row.study_uid, row.series_uid))
+    table = pd.DataFrame(rows, columns=["series", *SUV_INPUTS, "suv_before", "suv_after",
+                                        "suv_same", "problem", "study_uid", "series_uid"])
+    table.attrs["values"] = values
+    return table
 
 
 def _suv_view(inputs: dict) -> dict:
-    """SUV inputs as compared: the injection as its interval before the reference time."""
+    """SUV inputs as compared: the injection as its interval before the reference time.
+
+    The series time is compared as a time of day (a date shift moves its date).
+    """
     view = {k: inputs[k] for k in SUV_INPUTS if k in inputs}
     inj, ref = inputs["injection_datetime"], inputs["reference_datetime"]
     view["injection_time"] = None if inj is None else (ref - inj if ref else inj.time())
+    view["series_time"] = None if ref is None else ref.time()
     return view
+
+
+def _suv_text(value) -> str:
+    """An SUV input as the check shows it (blank when absent)."""
+    from datetime import timedelta
+
+    if value is None:
+        return ""
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+        return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d} before"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _survived(before, after) -> str:
@@ -736,3 +773,482 @@ def style_actions(table: pd.DataFrame, column: str = "action"):
             lambda v, c=ACTION_COLOURS[action]: f"background-color: {c}" if v else "",
             subset=[action])
     return styler
+
+
+# --- presentation: HTML a reader can read ------------------------------------------------------
+
+class Rendered(str):
+    """Rendered HTML: Jupyter shows it as HTML, also in an executed notebook without a kernel."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+#: The block every rendered view sits in: never wider than the page, text line height
+#: (an ipywidgets HTML widget would otherwise give every line the height of a control).
+BLOCK_STYLE = "max-width:100%;min-width:0;line-height:1.35"
+
+
+def _block(parts: Iterable[str]) -> Rendered:
+    return Rendered(f'<div class="wb-review" style="{BLOCK_STYLE}">{"".join(parts)}</div>')
+
+
+#: Inline style of every rendered table: as wide as the page, never wider; long values wrap.
+#: (``white-space``, ``word-break`` and ``overflow-wrap`` are inherited by the cells.)
+TABLE_STYLE = ("table-layout:fixed;width:100%;max-width:100%;border-collapse:collapse;"
+               "white-space:normal;word-break:break-word;overflow-wrap:anywhere;"
+               "font-size:12px")
+#: The cells: aligned to the top left, so wrapped values read like text.
+TABLE_CSS = ("<style>table.wb-table td,table.wb-table th{text-align:left;vertical-align:top;"
+             "padding:2px 6px;white-space:normal;word-break:break-word;"
+             "overflow-wrap:anywhere;max-width:none}"
+             "details.wb-group>summary{cursor:pointer;padding:2px 0}</style>")
+#: Characters of a value shown in a cell; the rest is in the cell's title.
+CELL_CHARS = 400
+TAG_DIFF_WIDTHS = {"tag": 9, "keyword": 13, "before": 19, "after": 19, "action": 7,
+                   "rule": 17, "path": 12, "VR": 4}
+PAGE_SIZE = 200
+
+
+def _esc(value) -> str:
+    import html
+
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    text = str(value)
+    if len(text) > CELL_CHARS:
+        return (f'<span title="{html.escape(text)}">{html.escape(text[:CELL_CHARS])}'
+                f" &hellip; ({len(text)} characters)</span>")
+    return html.escape(text)
+
+
+def short_uid(uid, head: int = 8, tail: int = 6) -> str:
+    """A UID as HTML: its first and last characters, the whole UID in the title."""
+    import html
+
+    text = "" if uid is None or uid != uid else str(uid)
+    if len(text) <= head + tail + 2:
+        return html.escape(text)
+    return (f'<span title="{html.escape(text)}">{html.escape(text[:head])}&hellip;'
+            f"{html.escape(text[-tail:])}</span>")
+
+
+def html_table(columns: Sequence[str], rows: Iterable[tuple[Sequence[str], str]],
+               widths: dict[str, float] | None = None, *, header: bool = True,
+               labels: dict[str, str] | None = None) -> str:
+    """An HTML table that wraps to the page width.
+
+    ``rows`` are ``(cells, style)``: cells already HTML (escape text with :func:`_esc`),
+    the style of the row (e.g. its background). ``widths`` are percentages per column.
+    """
+    labels = labels or {}
+    parts = [f'<table class="wb-table" style="{TABLE_STYLE}">']
+    if widths:
+        total = sum(widths.get(c, 0) for c in columns) or 1
+        parts.append("<colgroup>" + "".join(
+            f'<col style="width:{100 * widths.get(c, 0) / total:.1f}%">' for c in columns)
+            + "</colgroup>")
+    if header:
+        parts.append("<thead><tr>" + "".join(f"<th>{_esc(labels.get(c, c))}</th>"
+                                             for c in columns) + "</tr></thead>")
+    parts.append("<tbody>")
+    for cells, style in rows:
+        parts.append((f'<tr style="{style}">' if style else "<tr>")
+                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def page_bounds(total: int, page: int, page_size: int = PAGE_SIZE) -> tuple[int, int, int, int]:
+    """``(page, pages, start, stop)`` of a 1-based page (clamped to the pages there are)."""
+    pages = max(1, -(-total // max(page_size, 1)))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * page_size
+    return page, pages, start, min(start + page_size, total)
+
+
+def showing(total: int, page: int, page_size: int = PAGE_SIZE, what: str = "row(s)") -> str:
+    """``showing 1–200 of 1234 row(s) (page 1 of 7)``: the rows of a page, never a silent cut."""
+    page, pages, start, stop = page_bounds(total, page, page_size)
+    if total == 0:
+        return f"no {what}"
+    return f"showing {start + 1}–{stop} of {total} {what} (page {page} of {pages})"
+
+
+def _top(path: str) -> str:
+    return path.split("[", 1)[0]
+
+
+def tag_diff_html(diff: pd.DataFrame, *, page: int = 1, page_size: int = PAGE_SIZE,
+                  open_groups: bool = False) -> Rendered:
+    """A tag diff (:func:`tag_diff`, or rows of it) as HTML that fits the page.
+
+    Key columns first, values wrapped, blanks for values that are not there; each
+    top-level sequence with its items is a collapsible ``<details>`` whose summary counts
+    the actions inside; ``page_size`` rows a page (``page`` from 1).
+    """
+    columns = [c for c in TAG_DIFF_COLUMNS if c in diff.columns]
+    page, pages, start, stop = page_bounds(len(diff), page, page_size)
+    shown = diff.iloc[start:stop]
+    head = f"<small>{showing(len(diff), page, page_size, 'attribute(s)')}</small>"
+    if diff.empty:
+        return _block([TABLE_CSS, head])
+    records = list(zip(*(shown[c].tolist() for c in columns)))
+    at = {c: n for n, c in enumerate(columns)}
+    header = html_table(columns, (), TAG_DIFF_WIDTHS)
+    parts, plain, group, group_top = [TABLE_CSS, head, header], [], [], None
+
+    def cells(r):
+        return [_esc(v) for v in r], _row_style(r[at["action"]])
+
+    def flush_plain():
+        if plain:
+            parts.append(html_table(columns, plain, TAG_DIFF_WIDTHS, header=False))
+            plain.clear()
+
+    def flush_group():
+        if not group:
+            return
+        first = group[0]
+        items = group[1:] if first[at["path"]] == group_top else group
+        counts = Counter(r[at["action"]] for r in items)
+        inside = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+        if first[at["path"]] == group_top:
+            title = (f"<b>{_esc(first[at['keyword']] or group_top)}</b> {_esc(first[at['tag']])}"
+                     f" &mdash; {_esc(first[at['before']] or 'not in the source')} &rarr; "
+                     f"{_esc(first[at['after']] or 'not in the output')}, "
+                     f"{_esc(first[at['action']])}")
+        else:
+            title = f"<b>{_esc(group_top)}</b> (continued from the previous page)"
+        summary = f"{title}; inside: {inside}" if inside else title
+        body = html_table(columns, [cells(r) for r in group], TAG_DIFF_WIDTHS, header=False)
+        parts.append(f'<details class="wb-group"{" open" if open_groups else ""}>'
+                     f"<summary>{summary}</summary>{body}</details>")
+        group.clear()
+
+    for r in records:
+        path = r[at["path"]]
+        top = _top(path)
+        nested = top != path or ("VR" in at and r[at["VR"]] == "SQ")
+        if nested and top == group_top and group:
+            group.append(r)
+            continue
+        flush_group()
+        if nested:
+            flush_plain()
+            group_top = top
+            group.append(r)
+        else:
+            group_top = None
+            plain.append(cells(r))
+    flush_group()
+    flush_plain()
+    return _block(parts)
+
+
+def _row_style(action: str) -> str:
+    colour = ACTION_COLOURS.get(action, "")
+    return f"background-color:{colour}" if colour else ""
+
+
+def change_summary_html(summary: pd.DataFrame, labels: dict[str, str] | None = None, *,
+                        open_groups: bool = False) -> Rendered:
+    """A change summary (:func:`change_summary`) per study, each a collapsible ``<details>``.
+
+    Each study's summary line counts its attributes by what mostly happened to them
+    (removed, replaced, kept, emptied, added) and the files compared; the table inside
+    lists them. ``labels`` names studies by UID (e.g. subject and date); a summary over
+    the delivery is one group.
+    """
+    import html
+
+    labels = labels or {}
+    if summary.empty:
+        return _block([TABLE_CSS, "<small>nothing compared</small>"])
+    present = [a for a in ACTIONS if a in summary.columns]
+    columns = [c for c in ("series", "attribute", "keyword", "files", *present, "rule")
+               if c in summary.columns]
+    widths = {"series": 12, "attribute": 22, "keyword": 14, "files": 5, "rule": 25,
+              **{a: 5 for a in present}}
+    words = {"retained": "kept"}
+    groups = (summary.groupby("study_uid", sort=False) if "study_uid" in summary.columns
+              else [("", summary)])
+    parts = [TABLE_CSS, f"<small>{summary['study_uid'].nunique() if 'study_uid' in summary else 1}"
+                        f" group(s), {len(summary)} row(s); open a study to see its attributes"
+                        "</small>"]
+    for uid, rows in groups:
+        main = rows[present].idxmax(axis=1)
+        counts = Counter(main)
+        line = ", ".join(f"{counts.get(a, 0)} {words.get(a, a)}"
+                         for a in ("removed", "replaced", "retained", "emptied", "added")
+                         if a in present)
+        name = (html.escape(labels[uid]) if uid in labels
+                else f"study {short_uid(uid)}" if uid else "the delivery")
+        files = int(rows["files"].max()) if "files" in rows else 0
+        body_rows = []
+        for rec in zip(*(rows[c].tolist() for c in columns)):
+            cells = []
+            for c, v in zip(columns, rec):
+                if c in present and v:
+                    cells.append(f'<span style="background-color:{ACTION_COLOURS[c]};'
+                                 f'padding:0 4px">{_esc(v)}</span>')
+                else:
+                    cells.append(_esc(v) if c not in present else '<span style="color:#999">0'
+                                 "</span>")
+            body_rows.append((cells, ""))
+        body = html_table(columns, body_rows, widths)
+        parts.append(f'<details class="wb-group"{" open" if open_groups else ""}><summary>'
+                     f"<b>{name}</b> &mdash; {rows['attribute'].nunique()} attribute(s): "
+                     f"{line} (up to {files} file(s))</summary>{body}</details>")
+    return _block(parts)
+
+
+_STATE_COLOURS = {"kept": "#e8f5e9", "removed": "#f8d7da", "changed": "#fff3cd",
+                  "absent": "#eeeeee", "not read": "#f8d7da"}
+
+
+def pet_check_html(check: pd.DataFrame) -> Rendered:
+    """The PET check (:func:`pet_check`) as HTML: SUV inputs first, UIDs last and short."""
+    values = check.attrs.get("values", {})
+    columns = ["series", *SUV_INPUTS, "SUVbw factor", "problem", "study", "series UID"]
+    labels = {**SUV_LABELS, "series UID": "series UID"}
+    widths = {"series": 10, **{k: 7 for k in SUV_INPUTS}, "SUVbw factor": 11, "problem": 13,
+              "study": 8, "series UID": 8}
+    rows = []
+    for rec in check.to_dict("records"):
+        shown = values.get(rec["series_uid"], {})
+        cells = [_esc(rec["series"])]
+        for k in SUV_INPUTS:
+            state = rec[k]
+            before, after = shown.get(k, ("", ""))
+            text = before if state == "kept" else (
+                f"{before} &rarr; {after}" if state == "changed" else before)
+            cells.append(f'<span style="background-color:{_STATE_COLOURS.get(state, "")};'
+                         f'padding:0 4px">{_esc(state)}</span>'
+                         + (f"<br><small>{_esc(text) if state != 'changed' else text}</small>"
+                            if text else ""))
+        b, a = rec["suv_before"], rec["suv_after"]
+        factor = (f"{b:.6g}" if b == b else "cannot compute") + " &rarr; " + \
+            (f"{a:.6g}" if a == a else "cannot compute")
+        lost = b == b and not rec["suv_same"]  # computable before, not the same after
+        verdict = ("same" if rec["suv_same"] else "<b>differs</b>" if lost
+                   else "not computable from the source either")
+        cells += [f"{factor}<br><small>{verdict}</small>", _esc(rec["problem"]),
+                  short_uid(rec["study_uid"]), short_uid(rec["series_uid"])]
+        rows.append((cells, "background-color:#f8d7da" if lost else ""))
+    head = f"<small>{len(check)} PET series; SUVbw factor before &rarr; after</small>"
+    return _block([TABLE_CSS, head, html_table(columns, rows, widths, labels=labels)])
+
+
+# --- PHI scan triage -------------------------------------------------------------------------
+
+#: Value representations that carry names, free text, dates and ages: read these first.
+RISKY_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "DA", "DT", "AS", "UC", "UN"})
+#: The groups of a triaged PHI scan, in reading order.
+PHI_GROUPS = ("files not read", "matches a source identifier", "names, text and dates",
+              "codes and UIDs", "times (TM)", "positions and orientation", "image geometry",
+              "other numbers")
+#: Groups shown collapsed (rarely PHI: read them last).
+PHI_COLLAPSED = frozenset(PHI_GROUPS[4:])
+#: The source attributes whose values identify a patient (searched for everywhere).
+IDENTITY_KEYWORDS = frozenset({
+    "PatientName", "PatientID", "OtherPatientIDs", "OtherPatientNames", "PatientBirthDate",
+    "PatientBirthName", "PatientMotherBirthName", "AccessionNumber", "PatientAddress",
+    "PatientTelephoneNumbers", "MedicalRecordLocator", "OtherPatientIDsSequence"})
+NUMBER_VRS = frozenset({"DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"})
+_POSITION = re.compile(r"Position|Orientation|Location")
+_GEOMETRY = re.compile(r"^(Rows|Columns|PlanarConfiguration|HighBit|PixelRepresentation|"
+                       r"SamplesPerPixel|NumberOfFrames)$|Spacing|Bits|Pixel|Thickness|"
+                       r"Diameter|Matrix|Window|Rescale")
+
+
+def source_identifiers(scan: pd.DataFrame) -> list[str]:
+    """The identifying values of the source in a PHI scan (names split into their parts)."""
+    rows = scan[scan["keyword"].isin(IDENTITY_KEYWORDS)]
+    if "before" in rows.columns:
+        rows = rows[rows["before"] > 0]
+    found = set()
+    for value in rows["value"]:
+        for part in re.split(r"[\\^=]", str(value)):
+            for token in {part.strip(), *part.split()}:
+                token = token.strip(" ,.")
+                if len(token) >= (5 if any(ch.isdigit() for ch in token) else 3):
+                    found.add(token)
+    return sorted(found, key=lambda t: (-len(t), t))
+
+
+def phi_triage(scan: pd.DataFrame, identifiers: Iterable[str] | None = None) -> pd.DataFrame:
+    """A PHI scan in reading order, with a ``group`` column (one of :data:`PHI_GROUPS`).
+
+    First values that contain one of the source's identifiers (``identifiers``, by
+    default :func:`source_identifiers`), then names, free text, dates and ages (VRs of
+    :data:`RISKY_VRS`), codes and UIDs; times, positions and orientation, image geometry
+    and other numbers last. Within a group, values the output still carries come first.
+    """
+    table = scan.copy()
+    if table.empty:
+        table["group"] = []
+        return table
+    tokens = list(identifiers) if identifiers is not None else source_identifiers(scan)
+    values = table["value"].astype(str)
+    if tokens:
+        pattern = "|".join(re.escape(t) for t in tokens)
+        match = values.str.contains(pattern, case=False, regex=True).to_numpy()
+    else:
+        match = [False] * len(table)
+    leaf = [normalise(a).rsplit(".", 1)[-1] for a in table["attribute"]]
+    groups = []
+    for attribute, keyword, name, vr, hit in zip(table["attribute"], table["keyword"], leaf,
+                                                 table["VR"], match):
+        keyword = keyword if isinstance(keyword, str) and keyword else name
+        if attribute == UNREADABLE:
+            groups.append(PHI_GROUPS[0])
+        elif hit:
+            groups.append(PHI_GROUPS[1])
+        elif vr in RISKY_VRS:
+            groups.append(PHI_GROUPS[2])
+        elif vr == "TM":
+            groups.append(PHI_GROUPS[4])
+        elif _POSITION.search(keyword):
+            groups.append(PHI_GROUPS[5])
+        elif _GEOMETRY.search(keyword):
+            groups.append(PHI_GROUPS[6])
+        elif vr in NUMBER_VRS:
+            groups.append(PHI_GROUPS[7])
+        else:
+            groups.append(PHI_GROUPS[3])
+    table["group"] = groups
+    rank = {g: n for n, g in enumerate(PHI_GROUPS)}
+    order = {"both": 0, "only after": 1, "only before": 2}
+    keys = [table["group"].map(rank)]
+    if "found" in table.columns:
+        keys.append(table["found"].map(order).fillna(3))
+    sort = table.assign(**{f"_k{n}": k for n, k in enumerate(keys)})
+    sort = sort.sort_values([f"_k{n}" for n in range(len(keys))] + ["attribute", "value"],
+                            kind="stable", ignore_index=True)
+    return sort.drop(columns=[f"_k{n}" for n in range(len(keys))])
+
+
+PHI_WIDTHS = {"attribute": 24, "keyword": 14, "VR": 4, "value": 34, "files": 6, "before": 6,
+              "after": 6, "found": 8}
+
+
+def phi_scan_html(table: pd.DataFrame, *, page: int = 1, page_size: int = PAGE_SIZE,
+                  open_all: bool = False) -> Rendered:
+    """A triaged PHI scan (:func:`phi_triage`) as HTML: counts per group, one page of rows.
+
+    The page's rows are shown per group, each a ``<details>``: open for the groups worth
+    reading, collapsed for times, positions, geometry and numbers (``open_all`` opens all).
+    """
+    if "group" not in table.columns:
+        table = phi_triage(table)
+    columns = [c for c in (*PHI_COLUMNS, "files", "before", "after", "found")
+               if c in table.columns]
+    page, pages, start, stop = page_bounds(len(table), page, page_size)
+    counts = table["group"].value_counts()
+    tally = " &middot; ".join(f"{g}: {counts[g]}" for g in PHI_GROUPS if g in counts)
+    head = (f"<small>{showing(len(table), page, page_size, 'distinct value(s)')} of "
+            f"{table['attribute'].nunique()} attribute(s)<br>{tally}</small>")
+    parts = [TABLE_CSS, head]
+    shown = table.iloc[start:stop]
+    for group, rows in shown.groupby("group", sort=False):
+        records = []
+        for rec in zip(*(rows[c].tolist() for c in columns)):
+            cells = [_esc(v) for v in rec]
+            if "found" in columns and rec[columns.index("found")] == "both":
+                cells[columns.index("found")] = \
+                    '<span style="background-color:#f8d7da;padding:0 4px">both</span>'
+            records.append((cells, ""))
+        here = f"{len(rows)} on this page" if len(rows) != counts[group] else "all on this page"
+        closed = group in PHI_COLLAPSED and not open_all
+        parts.append(f'<details class="wb-group"{"" if closed else " open"}><summary>'
+                     f"<b>{_esc(group)}</b> &mdash; {counts[group]} value(s), {here}"
+                     f"</summary>{html_table(columns, records, PHI_WIDTHS)}</details>")
+    return _block(parts)
+
+
+# --- timeline of the date shift ----------------------------------------------------------------
+
+TIMELINE_COLUMNS = ["subject", "source_patient", "study_uid", "before", "after"]
+
+
+def timeline_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Each study's date before and after the date shift, one row per study.
+
+    Reads the first source and output file of each study in ``pairs`` (from
+    :func:`pair_outputs`). Columns :data:`TIMELINE_COLUMNS`: ``subject`` (the output's
+    PatientID), ``source_patient``, ``study_uid`` (the source's), ``before`` and ``after``
+    (dates, NaT when a file has none or could not be read).
+    """
+    import pandas as pd
+
+    done = _with_output(pairs).groupby("study_uid", sort=False).head(1)
+    rows = []
+    for row in done.itertuples(index=False):
+        try:
+            old, new = _read(row.source), _read(row.output)
+        except ReviewError:
+            continue
+        rows.append((str(new.get("PatientID", "") or ""), str(old.get("PatientID", "") or ""),
+                     row.study_uid, _date(old.get("StudyDate")), _date(new.get("StudyDate"))))
+    table = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+    for col in ("before", "after"):
+        table[col] = pd.to_datetime(table[col], format="%Y%m%d", errors="coerce")
+    return table.sort_values(["subject", "before"], ignore_index=True)
+
+
+def _date(value) -> str | None:
+    text = str(value or "").strip()
+    return text[:8] if len(text) >= 8 and text[:8].isdigit() else None
+
+
+def timeline(pairs: pd.DataFrame):
+    """A matplotlib Figure of each subject's study dates, before and after the date shift.
+
+    One row per subject (by its output PatientID); the left panel shows the source dates,
+    the right the shifted ones. Each study is a dot labelled with its date, placed at the
+    days since the subject's first study, so rows line up left and right when the shift
+    kept the intervals; the days between studies are written between the dots and the
+    title says whether every interval is kept. ``pairs`` are from :func:`pair_outputs`,
+    or a table from :func:`timeline_table`.
+
+    Each subject's line has the gid ``"before:<subject>"`` / ``"after:<subject>"``; its
+    x data are days since the subject's first study on that side.
+    """
+    from matplotlib.figure import Figure
+
+    table = pairs if list(pairs.columns) == TIMELINE_COLUMNS else timeline_table(pairs)
+    table = table.dropna(subset=["before", "after"])
+    subjects = list(dict.fromkeys(table["subject"]))
+    fig = Figure(figsize=(11, 1.4 + 0.5 * max(len(subjects), 1)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True, sharex=True)
+    changed = []
+    for n, subject in enumerate(subjects):
+        rows = table[table["subject"] == subject]
+        intervals = {}
+        for ax, side, colour in zip(axes, ("before", "after"), ("#1f77b4", "#2ca02c")):
+            dates = sorted(rows[side])
+            days = [float((d - dates[0]).days) for d in dates]
+            line, = ax.plot(days, [n] * len(days), "o-", color=colour, markersize=6,
+                            linewidth=1.5)
+            line.set_gid(f"{side}:{subject}")
+            for k, (x, d) in enumerate(zip(days, dates)):  # alternate heights: no overlap
+                ax.annotate(d.strftime("%Y-%m-%d"), (x, n), textcoords="offset points",
+                            xytext=(0, 6 + 9 * (k % 2)), ha="center", fontsize=7)
+            intervals[side] = [round(b - a) for a, b in zip(days, days[1:])]
+            for a, b, gap in zip(days, days[1:], intervals[side]):
+                ax.annotate(f"{gap} d", ((a + b) / 2, n), textcoords="offset points",
+                            xytext=(0, -12), ha="center", fontsize=8)
+        if intervals["before"] != intervals["after"]:
+            changed.append(subject)
+    for ax, title in zip(axes, ("before (source dates)", "after (shifted dates)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("days since the subject's first study", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.15)
+    axes[0].set_yticks(range(len(subjects)), subjects)
+    axes[0].set_ylim(-0.7, max(len(subjects), 1) - 0.3)
+    verdict = ("intervals kept for every subject" if not changed
+               else f"intervals CHANGED for {', '.join(changed)}")
+    fig.suptitle(f"Study dates per subject: {verdict}", fontsize=11)
+    return fig

@@ -9,6 +9,7 @@ output.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import secrets
@@ -39,13 +40,19 @@ CREATE TABLE IF NOT EXISTS outputs (
     path TEXT PRIMARY KEY, trial TEXT NOT NULL, study_uid TEXT NOT NULL, sop_uid TEXT NOT NULL,
     subject_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     profile_hash TEXT NOT NULL, verified TEXT NOT NULL, sha256 TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS output_settings (
+    out TEXT PRIMARY KEY, trial TEXT NOT NULL, secret_fingerprint TEXT NOT NULL,
+    profile TEXT NOT NULL, profile_hash TEXT NOT NULL, site TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS output_lookup_rows (
+    out TEXT NOT NULL, key_field TEXT NOT NULL, key_value TEXT NOT NULL, digest TEXT NOT NULL,
+    columns TEXT NOT NULL, PRIMARY KEY (out, key_field, key_value));
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT, event TEXT NOT NULL,
     detail TEXT);
 CREATE TABLE IF NOT EXISTS sign_offs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT NOT NULL,
     study_uid TEXT NOT NULL, subject_id TEXT, reviewer TEXT NOT NULL, verdict TEXT NOT NULL,
-    note TEXT NOT NULL);
+    note TEXT NOT NULL, outputs_digest TEXT NOT NULL DEFAULT '');
 CREATE TRIGGER IF NOT EXISTS sign_offs_no_update BEFORE UPDATE ON sign_offs
     BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only: sign off again instead'); END;
 CREATE TRIGGER IF NOT EXISTS sign_offs_no_delete BEFORE DELETE ON sign_offs
@@ -91,14 +98,26 @@ class Store:
                 self.path.parent.mkdir(mode=0o700, parents=True)
             if not self.path.exists():  # the trial secret and linkage key: the owner's only
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            # refused here, not at its first write in the middle of a run (SQLite writes a
+            # journal beside it, so its folder must be writable too)
+            for place in (self.path, self.path.parent):
+                if not os.access(place, os.W_OK):
+                    raise PermissionError(f"{place} is read-only for this user")
             self.db = sqlite3.connect(self.path)
             self.db.executescript(f"BEGIN; {SCHEMA} COMMIT;")  # one transaction: one sync
-            if "sha256" not in {row[1] for row in self.db.execute("PRAGMA table_info(outputs)")}:
-                with self.db:  # a store made before outputs were recorded with their digest
-                    self.db.execute("ALTER TABLE outputs ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")
+            self._add_column("outputs", "sha256")  # stores made before these were recorded
+            self._add_column("sign_offs", "outputs_digest")
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the state database {self.path}: {exc}; "
-                             "pass --store with a writable path.") from exc
+            raise StoreError(f"cannot open the state database {self.path} for writing: {exc}; "
+                             "fix its permissions (and its folder's), or pass --store with a "
+                             "writable path.", path=str(self.path)) from exc
+
+    def _add_column(self, table: str, column: str) -> None:
+        """Add a text column (default "") to a table of a store made before it existed."""
+        if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+            with self.db:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL "
+                                "DEFAULT ''")
 
     def exposure(self) -> str | None:
         """A warning when other users of this machine can read the store, else None."""
@@ -177,18 +196,66 @@ class Store:
         names = [d[0] for d in cur.description]
         return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
 
+    # -- what each output folder was made with ----------------------------------------
+    def output_settings(self, out: str) -> dict | None:
+        """The settings recorded for output folder ``out`` (resolved path), or None."""
+        cur = self.db.execute("SELECT * FROM output_settings WHERE out=?", (str(out),))
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+    def set_output_settings(self, out: str, trial: str, secret_fingerprint: str, profile: str,
+                            profile_hash: str, site: str) -> None:
+        """Record (or replace) what output folder ``out`` is made with."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO output_settings VALUES (?,?,?,?,?,?,?)",
+                            (str(out), trial, secret_fingerprint, profile, profile_hash, site,
+                             _now()))
+
+    def forget_output(self, out: str) -> None:
+        """Drop what was recorded for output folder ``out`` (it is new or empty again)."""
+        with self.db:
+            self.db.execute("DELETE FROM output_settings WHERE out=?", (str(out),))
+            self.db.execute("DELETE FROM output_lookup_rows WHERE out=?", (str(out),))
+
+    def output_lookup_rows(self, out: str) -> dict[tuple[str, str], tuple[str, dict[str, str]]]:
+        """(key field, key value) -> (row digest, column -> value digest) used in ``out``."""
+        rows = self.db.execute("SELECT key_field, key_value, digest, columns FROM "
+                               "output_lookup_rows WHERE out=?", (str(out),))
+        return {(f, k): (d, json.loads(c)) for f, k, d, c in rows.fetchall()}
+
+    def add_output_lookup_rows(self, out: str, rows: Iterable[tuple[str, str, str, dict]],
+                               replace: bool = False) -> None:
+        """Record (key field, key value, digest, column digests) of lookup rows used in
+        ``out``; the first record of a row is kept unless ``replace``."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self.db:
+            self.db.executemany(f"{verb} INTO output_lookup_rows VALUES (?,?,?,?,?)",
+                                [(str(out), f, k, d, json.dumps(c, sort_keys=True))
+                                 for f, k, d, c in rows])
+
     def studies(self, trial: str) -> list[dict]:
         cur = self.db.execute("SELECT * FROM studies WHERE trial=? ORDER BY subject_id", (trial,))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     # -- reviewers' sign-off --------------------------------------------------------
+    def outputs_digest(self, trial: str, study_uid_out: str) -> str:
+        """SHA-256 over the sorted ``<path> <sha256>`` lines of a study's verified outputs
+        (by its de-identified StudyInstanceUID); "" when it has none."""
+        rows = self.db.execute("SELECT path, sha256 FROM outputs WHERE trial=? AND study_uid=? "
+                               "ORDER BY path", (trial, study_uid_out)).fetchall()
+        if not rows:
+            return ""
+        return hashlib.sha256("".join(f"{p} {s}\n" for p, s in rows).encode()).hexdigest()
+
     def sign_off(self, trial: str, study_uid: str, reviewer: str, verdict: str,
                  note: str = "") -> dict:
         """Record a reviewer's verdict on one de-identified study (and in the audit log).
 
         Sign-offs are append-only: a later sign-off of the same study supersedes
-        an earlier one in :meth:`sign_offs` without erasing it.
+        an earlier one in :meth:`sign_offs` without erasing it. Each binds to the
+        study's verified outputs as they are (:meth:`outputs_digest`): an approval
+        holds only while they are unchanged (see :mod:`workbench.approval`).
 
         Parameters
         ----------
@@ -221,21 +288,23 @@ class Store:
         reviewer = (reviewer or "").strip()
         if not reviewer:
             raise StoreError("a sign-off needs the reviewer's name; fill in who reviewed.")
-        row = self.db.execute("SELECT study_uid, subject_id FROM studies WHERE trial=? AND "
-                              "(study_uid=? OR new_study_uid=?)",
+        row = self.db.execute("SELECT study_uid, subject_id, new_study_uid FROM studies WHERE "
+                              "trial=? AND (study_uid=? OR new_study_uid=?)",
                               (trial, study_uid, study_uid)).fetchone()
         if row is None:
             raise StoreError(f"the state database {self.path} holds no study {study_uid} for "
                              f"trial {trial!r}; sign off studies that workbench deid recorded "
                              "in this store.")
         record = {"at": _now(), "trial": trial, "study_uid": row[0], "subject_id": row[1],
-                  "reviewer": reviewer, "verdict": verdict, "note": note or ""}
+                  "reviewer": reviewer, "verdict": verdict, "note": note or "",
+                  "outputs_digest": self.outputs_digest(trial, row[2] or "")}
         with self.db:
             cur = self.db.execute(
-                "INSERT INTO sign_offs (at, trial, study_uid, subject_id, reviewer, verdict, note) "
-                "VALUES (:at, :trial, :study_uid, :subject_id, :reviewer, :verdict, :note)", record)
-        self.audit(trial, "sign-off", {k: record[k] for k in
-                                       ("study_uid", "subject_id", "reviewer", "verdict", "note")})
+                "INSERT INTO sign_offs (at, trial, study_uid, subject_id, reviewer, verdict, note, "
+                "outputs_digest) VALUES (:at, :trial, :study_uid, :subject_id, :reviewer, "
+                ":verdict, :note, :outputs_digest)", record)
+        self.audit(trial, "sign-off", {k: record[k] for k in (
+            "study_uid", "subject_id", "reviewer", "verdict", "note", "outputs_digest")})
         return {"seq": cur.lastrowid, **record}
 
     def sign_offs(self, trial: str, study_uid: str | None = None,
@@ -250,7 +319,7 @@ class Store:
             Only the most recent sign-off of each study.
         """
         sql = ("SELECT s.seq, s.at, s.trial, s.study_uid, s.subject_id, s.reviewer, s.verdict, "
-               "s.note FROM sign_offs s WHERE s.trial=?")
+               "s.note, s.outputs_digest FROM sign_offs s WHERE s.trial=?")
         args: tuple = (trial,)
         if study_uid:
             sql += (" AND s.study_uid IN (SELECT study_uid FROM studies WHERE trial=? AND "

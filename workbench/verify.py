@@ -82,17 +82,36 @@ class Identity:
 
 def identity_of(ds: Dataset, profile: Profile) -> Identity:
     """Collect the identifying values of an input dataset that must not reach the output."""
+    values = lambda kw: tuple(v for v in _text(ds, kw).split("\\") if v)  # noqa: E731
+    others = ds.get_item(tag_for_keyword("OtherPatientIDsSequence"))
+    other_ids = tuple(_text(item, "PatientID")
+                      for item in _as_list(_value(ds, others) if others is not None else None))
+    institution = "retain_institution_identity" not in profile.options
+    patient = tuple(values(kw) for kw in NAME_KEYWORDS + ("PatientBirthDate",) + ID_KEYWORDS
+                    + PERSONAL + (INSTITUTION if institution else ()))
+    found = dict(_patient_forms(patient, other_ids, institution))
+    uids = tuple((v, kw) for kw in UID_KEYWORDS if "retain_uids" not in profile.options
+                 for v in values(kw) if len(v) >= 3)
+    if "retain_long_full_dates" not in profile.options:
+        for kw in DATE_KEYWORDS:
+            if profile.plan.action(tag_for_keyword(kw), "DA").code != "K":
+                for v in values(kw):
+                    if len(v) >= 8:
+                        found.setdefault(v[:8], f"{kw} (real date)")
+    return Identity(tuple(sorted(found.items())), uids)
+
+
+@lru_cache(maxsize=256)
+def _patient_forms(patient: tuple[tuple[str, ...], ...], other_ids: tuple[str, ...],
+                   institution: bool) -> tuple[tuple[str, str], ...]:
+    """The forms of a patient's identifying values (value -> what it is), in the order
+    :func:`identity_of` reads them; the same for every file of the patient."""
     found: dict[str, str] = {}
-
-    def add(value, what: str, min_len: int = 3) -> None:
-        for v in value if isinstance(value, (list, MultiValue)) else [value]:
-            text = str(v).strip() if v is not None else ""
-            if len(text) >= min_len:
-                found.setdefault(text, what)
-
-    values = lambda kw: [v for v in _text(ds, kw).split("\\") if v]  # noqa: E731
+    keywords = NAME_KEYWORDS + ("PatientBirthDate",) + ID_KEYWORDS + PERSONAL + (
+        INSTITUTION if institution else ())
+    given = dict(zip(keywords, patient))
     for kw in NAME_KEYWORDS:
-        for v in values(kw):
+        for v in given[kw]:
             for group in v.split("="):
                 parts = [p for p in re.split(r"[\^,\s]+", group) if p]
                 forms = [p for p in parts if p.casefold() not in PLACEHOLDERS and (
@@ -104,24 +123,16 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
                 for form in forms:
                     for spelling in _spellings(form):
                         found.setdefault(spelling, f"{kw} component")
-    for v in values("PatientBirthDate"):
+    for v in given["PatientBirthDate"]:
         for form in _written_dates(v.strip()):
             found.setdefault(form, "PatientBirthDate")
-    for kw in ID_KEYWORDS + PERSONAL:
-        add(values(kw), kw)
-    others = ds.get_item(tag_for_keyword("OtherPatientIDsSequence"))
-    for item in _as_list(_value(ds, others) if others is not None else None):
-        add(_text(item, "PatientID"), "OtherPatientIDsSequence/PatientID")
-    if "retain_institution_identity" not in profile.options:
-        for kw in INSTITUTION:
-            add(values(kw), kw)
-    uids = tuple((v, kw) for kw in UID_KEYWORDS if "retain_uids" not in profile.options
-                 for v in values(kw) if len(v) >= 3)
-    if "retain_long_full_dates" not in profile.options:
-        for kw in DATE_KEYWORDS:
-            if profile.plan.action(tag_for_keyword(kw), "DA").code != "K":
-                add([v[:8] for v in values(kw)], f"{kw} (real date)", 8)
-    return Identity(tuple(sorted(found.items())), uids)
+    rest = [(kw, v) for kw in keywords[len(NAME_KEYWORDS) + 1:] for v in given[kw]]
+    rest += [("OtherPatientIDsSequence/PatientID", v) for v in other_ids]
+    for kw, v in rest:
+        text = v.strip()
+        if len(text) >= 3:
+            found.setdefault(text, kw)
+    return tuple(found.items())
 
 
 _GERMANIC = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ø": "oe", "å": "aa", "æ": "ae",
@@ -313,7 +324,7 @@ def verdict(data: bytes, identity: Identity, profile: Profile, pixels: bytes | N
 
 def _pixel_span(ds: Dataset, problems: list[str], pixels: bytes | None) -> tuple[int, int] | None:
     """Check the top-level pixel data; returns where its value lies in the file, if present."""
-    elem = next((e for t, e in ds.items() if t in PIXEL_TAGS), None)
+    elem = next((e for e in map(ds.get_item, PIXEL_TAGS) if e is not None), None)
     if elem is None:
         if pixels is not None:
             problems.append("the pixel data of the input is missing from the output: the input "

@@ -98,7 +98,7 @@ def test_a_failed_run_keeps_its_record_and_exits_non_zero(small, tmp_path, monke
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     code, run_dir = batch(small, tmp_path, "ps315-basic", "-p", "destination", "xnat",
                           "-p", "dry_run", "false", "-p", "xnat_url", "http://127.0.0.1:9",
-                          "-p", "xnat_project", "P1")
+                          "-p", "xnat_project", "P1", "-p", "approve", "true")
     assert code == 1
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed"

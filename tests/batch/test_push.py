@@ -35,8 +35,8 @@ def imports(server: SandboxHandle) -> int:
 
 
 def push_settings(delivery, root: Path, server: SandboxHandle, **changes):
-    options = {"destination": "xnat", "dry_run": False, "xnat_url": server.url,
-               "xnat_project": "P1", **changes}
+    options = {"destination": "xnat", "dry_run": False, "approve": True,
+               "xnat_url": server.url, "xnat_project": "P1", **changes}
     return settings_for(delivery, root, profile=PROFILE, **options)
 
 
@@ -45,7 +45,7 @@ def test_workbench_batch_pushes_each_verified_study_once(delivery, xnat, tmp_pat
             "--store", str(tmp_path / "state.sqlite"), "--runs", str(tmp_path / "runs"),
             "-p", "lookup", str(delivery.subjects_csv), "-p", "destination", "xnat",
             "-p", "dry_run", "false", "-p", "xnat_url", xnat.url, "-p", "xnat_project", "P1",
-            "-p", "workers", "2"]
+            "-p", "workers", "2", "-p", "approve", "true"]
     assert cli.main(args) == 2  # finished; the PET-CT studies hold a file for review
     [first] = list((tmp_path / "runs").glob("*/*"))
     with open(first / "studies.csv", newline="") as f:
@@ -108,3 +108,29 @@ def test_an_unverified_file_in_a_study_folder_stops_the_push(delivery, xnat, tmp
         run_batch(replace(settings, dry_run=False, run_dir=str(tmp_path / "runs" / "second")),
                   secret=SECRET, progress=False)
     assert imports(xnat) == 0
+
+
+def test_a_batch_pushes_nothing_a_person_has_not_approved(delivery, xnat, tmp_path, capsys):
+    out, store = tmp_path / "out", tmp_path / "state.sqlite"
+    args = ["batch", str(delivery.delivery), str(out), "--profile", PROFILE,
+            "--store", str(store), "--runs", str(tmp_path / "runs"),
+            "-p", "lookup", str(delivery.subjects_csv), "-p", "destination", "xnat",
+            "-p", "dry_run", "false", "-p", "xnat_url", xnat.url, "-p", "xnat_project", "P1"]
+    assert cli.main(args) == 2  # finished, and holds studies for a person
+    [first] = list((tmp_path / "runs").glob("*/*"))
+    with open(first / "studies.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["state"] == "verified"]
+    assert rows and {r["pushed"] for r in rows} == {"waiting for approval"}
+    assert all("workbench approve" in r["reason"] for r in rows)
+    assert imports(xnat) == 0
+    approved = rows[0]["study"]
+    assert cli.main(["approve", str(out), approved, "--by", "Dr Reviewer", "--store",
+                     str(store)]) == 0
+    capsys.readouterr()
+    cli.main(args)
+    latest = sorted((tmp_path / "runs").glob("*/*"))[-1]
+    with open(latest / "studies.csv", newline="") as f:
+        pushed = {r["study"]: r["pushed"] for r in csv.DictReader(f) if r["state"] == "verified"}
+    assert pushed[approved] == "pushed"
+    assert {v for k, v in pushed.items() if k != approved} == {"waiting for approval"}
+    assert imports(xnat) == 1

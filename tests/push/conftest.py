@@ -12,9 +12,11 @@ from pydicom import dcmread
 # The sandbox's fixtures (tests/sandbox/conftest.py), shared with these tests.
 from sandbox.conftest import (COLLABORATOR, OWNER, SandboxHandle, make_study,  # noqa: F401
                               sandbox_xnat)
+from workbench.approval import APPROVED, sign
 from workbench.deid.run import deidentify_delivery
 from workbench.examples import Planted, generate
 from workbench.push import push_studies
+from workbench.profile import load_profile
 from workbench.push.result import PushResult
 from workbench.store import Store
 
@@ -37,10 +39,14 @@ class Output:
         return sorted(p for p in self.out.glob("*/*") if p.is_dir())
 
 
-def deidentify(planted: Planted, root: Path) -> Output:
+def deidentify(planted: Planted, root: Path, approve: bool = True) -> Output:
     out, store_path = root / "out", root / "state.sqlite"
-    deidentify_delivery(planted.delivery, out, PROFILE, store=Store(store_path),
+    store = Store(store_path)
+    deidentify_delivery(planted.delivery, out, PROFILE, store=store,
                         lookup=str(planted.subjects_csv), progress=False)
+    if approve:  # a person's approval: without it nothing is pushed
+        sign(store, load_profile(PROFILE).trial_key, out, [], APPROVED, "Test Reviewer",
+             every=True)
     return Output(out, store_path)
 
 

@@ -12,6 +12,7 @@ import pytest
 import pyxnat
 from pydicom import dcmread
 
+from workbench.approval import APPROVED, sign
 from workbench.deid.run import deidentify_delivery
 from workbench.profile import load_profile
 from workbench.push import PushError, push_studies
@@ -176,6 +177,7 @@ def test_rt_trial_goes_to_the_site_project_and_is_shared_to_the_trial(planted, x
     out, store = tmp_path / "rt-out", Store(tmp_path / "rt.sqlite")
     deidentify_delivery(planted.delivery, out, "rt-trial", store=store,
                         lookup=str(planted.subjects_csv), progress=False)
+    sign(store, load_profile("rt-trial").trial_key, out, [], APPROVED, "Test Reviewer", every=True)
     for project in ("SITE01", "SITE02", "RTTQA_TRIAL"):
         xnat_server.server.create_project(project, owner=OWNER[0])
     result = push_studies(out, "rt-trial", store=store, url=xnat_server.url, progress=False,

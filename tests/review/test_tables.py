@@ -95,8 +95,8 @@ def test_tag_diff_shows_values_actions_and_rules(curated: Curated):
     pet = curated.series("PT", "PET")
     src, out = pet["source"].iloc[0], pet["output"].iloc[0]
     diff = tag_diff(src, out, curated.profile)
-    assert list(diff.columns) == ["path", "tag", "keyword", "VR", "before", "after", "action",
-                                  "rule"]
+    assert list(diff.columns) == ["tag", "keyword", "before", "after", "action", "rule",
+                                  "path", "VR"]  # key columns first
     subject = curated.planted.patients[0]["subject_id"]
     name = row(diff, "PatientName")
     assert name["action"] == "replaced" and name["after"] == subject

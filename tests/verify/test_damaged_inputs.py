@@ -6,7 +6,6 @@ import json
 from pydicom.data import get_testdata_file
 
 from workbench.cli import main
-from workbench.store import Store
 
 
 def test_rle_image_cut_short_inside_its_pixel_data_is_quarantined(tmp_path, capsys):

@@ -14,13 +14,20 @@ def test_form_records_and_refuses(curated, tmp_path):
     store = Store(store_path)
     trial = curated.profile.trial_key
     studies = [(s["subject_id"], s["new_study_uid"]) for s in store.studies(trial)]
+    before = store.sign_offs(trial)
     form = SignOffForm(store, trial, studies)
-    form.sign_button.click()  # no reviewer yet
+    assert form.verdict.value is None  # nothing preselected: a person chooses
+    form.reviewer.value = "R. Viewer"
+    form.sign_button.click()  # no verdict yet
+    assert "Not recorded" in form.signed.value and "verdict" in form.signed.value
+    form.reviewer.value, form.verdict.value = "", "approved"
+    form.sign_button.click()  # no reviewer
     assert "Not recorded" in form.signed.value
-    assert store.sign_offs(trial) == []
+    assert store.sign_offs(trial) == before
     form.study.value = studies[-1][1]
     form.reviewer.value, form.verdict.value, form.note.value = "R. Viewer", "rejected", "text"
     form.sign_button.click()
     assert "Recorded" in form.signed.value and "R. Viewer" in form.signed.value
-    [row] = store.sign_offs(trial)
+    row = store.sign_offs(trial)[-1]
+    assert len(store.sign_offs(trial)) == len(before) + 1
     assert (row["subject_id"], row["verdict"], row["note"]) == (studies[-1][0], "rejected", "text")

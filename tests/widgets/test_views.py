@@ -43,7 +43,9 @@ def test_tag_diff_view_of_an_instance_without_output(curated: Curated):
 def test_phi_scan_view_filters(curated: Curated):
     done = curated.pairs[curated.pairs["state"] == "written"]
     view = PhiScanView(done["source"], done["output"], max_rows=50)
-    assert len(view.table) == len(view.scan) and "showing the first 50" in view.html.value
+    # paged, not cut: the reader is told which rows of how many are shown
+    assert len(view.table) == len(view.scan)
+    assert f"showing 1–50 of {len(view.scan)} distinct value(s)" in view.html.value
     surname = curated.planted.patients[1]["name"].split("^")[0]
     view.search.value = surname
     assert not view.table.empty and surname in view.html.value

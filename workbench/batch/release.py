@@ -1,11 +1,13 @@
 """Push a batch's verified studies to their destination, each one once.
 
 Only studies whose every selected file was verified (state ``verified``), never
-pushed before and not held are candidates. Before anything leaves, every
-candidate's output folder is checked against the store's verified outputs; if
-any file there was not verified (or changed since), nothing is pushed and the
-run stops with the list. A confirmed push is written to the ledger, so a later
-run never pushes the study again.
+pushed before and not held are candidates, and of those only the approved ones
+go: a person's approval (``workbench approve``), or the batch's own when its
+``approve`` parameter says so. Before anything leaves, every candidate's output
+folder is checked against the store's verified outputs; if any file there was
+not verified (or changed since), nothing is pushed and the run stops with the
+list. A confirmed push is written to the ledger, so a later run never pushes
+the study again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..approval import APPROVED, sign
 from ..profile import Profile
 from ..push import XnatPusher
 from ..push.local import find_studies
@@ -21,22 +24,22 @@ from ..errors import BatchError
 from .ledger import VERIFIED, Entry, Ledger
 from .settings import BatchSettings
 
-PUSHED, EARLIER, DRY_RUN, PUSH_FAILED = ("pushed", "pushed earlier", "would push (dry run)",
-                                         "push failed")
+PUSHED, EARLIER, DRY_RUN, PUSH_FAILED, WAITING = (
+    "pushed", "pushed earlier", "would push (dry run)", "push failed", "waiting for approval")
 
 
 @dataclass
 class Pushed:
     """What the push did with one study."""
 
-    status: str  # one of PUSHED, EARLIER, DRY_RUN, PUSH_FAILED
+    status: str  # one of PUSHED, EARLIER, DRY_RUN, PUSH_FAILED, WAITING
     session: str = ""
     reason: str = ""
 
 
 def release(settings: BatchSettings, profile: Profile, store: Store, ledger: Ledger,
-            entries: dict[str, Entry], progress: bool) -> dict[str, Pushed]:
-    """Push the candidates among ``entries`` (by source UID); updates ``entries``."""
+            entries: dict[str, Entry], progress: bool, run_id: str) -> dict[str, Pushed]:
+    """Push the approved candidates among ``entries`` (by source UID); updates ``entries``."""
     found = {uid: Pushed(EARLIER, e.pushed) for uid, e in entries.items() if e.pushed}
     if settings.destination == "none":
         return found
@@ -45,14 +48,18 @@ def release(settings: BatchSettings, profile: Profile, store: Store, ledger: Led
     if not wanted:
         return found
     out = Path(settings.output)
-    local = {s.name: s for s in find_studies(out, store.verified_outputs(profile.trial_key),
-                                             profile.hash)}
+    if settings.approve:
+        sign(store, profile.trial_key, out, sorted(wanted), APPROVED, by=f"batch {run_id}",
+             note="approved by the batch's approve parameter")
+    local = {s.name: s for s in find_studies(out, store, profile)}
     refused = [f"{key}: {local[key].refused if key in local else 'no such folder'}"
                for key in sorted(wanted) if key not in local or local[key].refused]
     if refused:
         raise BatchError(f"nothing pushed: {len(refused)} study folder(s) hold files that were "
                          "not verified: " + "; ".join(refused[:5]))
-    if settings.dry_run:
+    for key in [k for k in wanted if local[k].held]:
+        found[wanted.pop(key)] = Pushed(WAITING, "", local[key].held)
+    if settings.dry_run or not wanted:
         found.update({uid: Pushed(DRY_RUN) for uid in wanted.values()})
         return found
     def confirmed(outcome) -> None:  # each study as soon as the server confirms it

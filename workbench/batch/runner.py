@@ -28,7 +28,7 @@ from .executors import describe, open_workers
 from .ledger import FAILED, NOT_SELECTED, QUARANTINED, RUNNING, VERIFIED, Entry, Ledger
 from .plan import RETRY, Decision, decide, move_away, remove_partials, superseded_folder
 from .record import COLUMNS, RunRecord, StudyRow, git_commit, new_run_dir, totals, versions
-from .release import PUSH_FAILED, Pushed, release
+from .release import PUSH_FAILED, WAITING, Pushed, release
 from .settings import BatchSettings
 from .survey import Survey, sha256_file, study_ref, survey
 
@@ -72,8 +72,10 @@ class BatchResult:
 
     @property
     def held(self) -> list[StudyRow]:
-        """Studies a person must look at: quarantined files, or changed after the push."""
-        return [r for r in self.rows if r.state in (QUARANTINED, CHANGED_AFTER_PUSH)]
+        """Studies a person must look at: quarantined files, changed after the push, or
+        waiting for a person's approval before the push."""
+        return [r for r in self.rows if r.state in (QUARANTINED, CHANGED_AFTER_PUSH)
+                or r.pushed == WAITING]
 
     @property
     def exit_code(self) -> int:
@@ -164,7 +166,8 @@ def run_batch(settings: BatchSettings, *, store: Store | None = None,
                     raise BatchError(f"the run stopped: {describe(dispatcher.broken)}; "
                                      f"{done} of {len(todo)} studies were finished and are "
                                      "recorded; run the batch again to complete the rest.")
-            run.pushes = release(settings, profile, store, run.ledger, run.entries, progress)
+            run.pushes = release(settings, profile, store, run.ledger, run.entries, progress,
+                                 record.run_id)
             run.status = "finished"
     except KeyboardInterrupt:
         run.status, run.message = "interrupted", ("interrupted: finished studies are recorded; "

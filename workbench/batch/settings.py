@@ -41,6 +41,10 @@ class BatchSettings:
         ``xnat`` or ``none``; ``dicom`` and ``folder`` are not available yet.
     dry_run
         True: everything except the push (the record lists what would be pushed).
+    approve
+        True: approve each verified study automatically (the record and the store say
+        the batch approved it); False (the default): a person approves with
+        ``workbench approve`` and only approved studies are pushed.
     xnat_url, xnat_project
         Override the profile's ``trial.xnat_url`` and ``trial.xnat_project``. The
         login comes from ``XNAT_USER``/``XNAT_PASSWORD`` or ``~/.netrc``, never from here.
@@ -60,6 +64,7 @@ class BatchSettings:
     store: str = ""
     destination: str = "none"
     dry_run: bool = True
+    approve: bool = False
     xnat_url: str = ""
     xnat_project: str = ""
     workers: int = 1
@@ -79,8 +84,9 @@ class BatchSettings:
             if not isinstance(getattr(self, name), str):
                 raise BatchError(f"parameter {name} must be text, not "
                                  f"{type(getattr(self, name)).__name__}.")
-        if not isinstance(self.dry_run, bool):
-            raise BatchError("parameter dry_run must be True or False.")
+        for name in ("dry_run", "approve"):
+            if not isinstance(getattr(self, name), bool):
+                raise BatchError(f"parameter {name} must be True or False.")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise BatchError(f"parameter workers must be a whole number >= 1, not "
                              f"{self.workers!r}.")

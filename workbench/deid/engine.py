@@ -15,7 +15,7 @@ from functools import lru_cache
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
@@ -24,11 +24,11 @@ from pydicom.uid import (PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
                          ImplicitVRLittleEndian)
 
 from .. import __version__
-from ..catalog import decoded, elements, get_value, peek, raw_text, raw_vr
+from ..dicomio import (ASCII_VRS, decoded, dictionary_vr, elements, encode, get_value, peek,
+                       raw_element, raw_text, raw_vr)
 from ..errors import ProfileError
 from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
 from .dates import shift_da, shift_dt
-from .files import ASCII_VRS, encode, raw_element
 from . import scrub
 from .uids import is_class_keyword, remap_uid
 
@@ -142,13 +142,6 @@ def _encodings(ds: Dataset) -> tuple[str, ...]:
          "utf-8"]))
 
 
-def _dictionary_vr(tag: int) -> str:
-    try:
-        return dictionary_VR(tag).split(" or ")[0]
-    except KeyError:
-        return "UN"
-
-
 class Engine:
     """De-identify datasets with one profile and one trial secret."""
 
@@ -223,8 +216,8 @@ class Engine:
                 else:
                     del ds[tag]
                 continue
-            vr = raw.VR or _dictionary_vr(key)
-            if vr == "UN" and _dictionary_vr(key) != "UN":  # a known attribute written as UN
+            vr = raw.VR or dictionary_vr(key)
+            if vr == "UN" and dictionary_vr(key) != "UN":  # a known attribute written as UN
                 raw = ds[tag]  # pydicom decodes it with the dictionary's VR
                 vr = raw.VR
             action = action_for(key, vr, context)

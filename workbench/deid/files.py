@@ -12,20 +12,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from io import BytesIO
-import struct
 from dataclasses import dataclass
 
 from pydicom import dcmread
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import dcmwrite, write_data_element
-from pydicom.tag import BaseTag
-from pydicom.uid import UID
-from pydicom.valuerep import PersonName
 
-from ..catalog import PIXEL_DATA_TAG, PIXEL_TAGS, elements, parse_header
+from ..dicomio import PIXEL_DATA_TAG, PIXEL_TAGS, parse_header
 from ..errors import WorkbenchError
 
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -132,85 +124,3 @@ def write_output(path: str | os.PathLike, data: bytes, private: bool = False) ->
         raise WorkbenchError(
             f"cannot write {path}: {exc.strerror or exc}. Free disk space or fix the folder's "
             "permissions, then re-run with --resume; files already written are complete.") from exc
-
-
-# VRs whose single str value, when ASCII-only, encodes as its ASCII bytes in every
-# character set DICOM allows (ISO 2022 starts in ASCII; UR is always ASCII).
-ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "SH", "LO", "ST", "LT", "UT",
-                       "UC", "UR", "PN"})
-GROUP_LENGTH = 0x00020000
-LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
-                             "UT", "UV"})
-
-
-def raw_element(tag: int, vr: str, value: str | bytes, implicit: bool | None) -> RawDataElement:
-    """An element that :func:`encode` writes byte for byte, without pydicom's per-element cost.
-
-    ``value`` is ASCII text (padded here to even length) or an already encoded
-    value; ``implicit`` is the transfer syntax the value is encoded for (an
-    element of another syntax is simply encoded by pydicom instead).
-    """
-    if isinstance(value, str):
-        value = _ascii_value(value, vr)
-    return RawDataElement(BaseTag(tag), vr, len(value), value, 0, implicit, True)
-
-
-def _ascii_value(text: str, vr: str) -> bytes:
-    """ASCII text as an element value, padded to even length as the VR requires."""
-    value = text.encode("ascii")
-    return value + (b"\0" if vr == "UI" else b" ") if len(value) % 2 else value
-
-
-def encode(ds: Dataset) -> bytes:
-    """Serialise a dataset as a Part 10 file (preamble, file meta, dataset).
-
-    Elements still as read from the source (never decoded) are passed through
-    byte for byte, single-valued ASCII-only values are encoded directly, and
-    everything else is encoded by pydicom. The bytes are the same as
-    pydicom's ``dcmwrite`` gives, several times faster for a header that was
-    mostly left alone.
-    """
-    ts = ds.file_meta.TransferSyntaxUID
-    if ts.is_deflated or not ts.is_little_endian:
-        buf = BytesIO()
-        dcmwrite(buf, ds)
-        return buf.getvalue()
-    meta = _elements(ds.file_meta, implicit=False, skip=GROUP_LENGTH)
-    length = struct.pack("<HH2sHI", 2, 0, b"UL", 4, sum(map(len, meta)))
-    body = _elements(ds, implicit=ts.is_implicit_VR)
-    return b"".join([ds.preamble or b"\0" * 128, b"DICM", length, *meta, *body])
-
-
-def _int_tag(item: tuple) -> int:
-    return int(item[0])  # comparing pydicom's tags runs in Python
-
-
-def _elements(ds: Dataset, implicit: bool, skip: int | None = None) -> list[bytes]:
-    """The encoded elements of ``ds`` in tag order (little endian)."""
-    parts = []
-    for tag, elem in sorted(elements(ds), key=_int_tag):
-        if skip is not None and tag == skip:
-            continue
-        value = getattr(elem, "value", None)
-        if type(elem) is not RawDataElement and elem.VR in ASCII_VRS and (
-                value is None or type(value) in (str, UID, PersonName)
-                and str(value).isascii()):
-            value = _ascii_value(str(value or ""), elem.VR)
-        elif not (type(elem) is RawDataElement and isinstance(value, bytes)
-                  and elem.is_implicit_VR == implicit and elem.is_little_endian
-                  and elem.length != 0xFFFFFFFF):
-            buf = DicomBytesIO()
-            buf.is_little_endian, buf.is_implicit_VR = True, implicit
-            write_data_element(buf, ds[tag])
-            parts.append(buf.getvalue())
-            continue
-        if implicit:
-            parts.append(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)))
-        elif elem.VR in LONG_LENGTH_VRS:
-            parts.append(struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, elem.VR.encode(), 0,
-                                     len(value)))
-        else:
-            parts.append(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, elem.VR.encode(),
-                                     len(value)))
-        parts.append(value)
-    return parts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from ..catalog import get_value
+from ..dicomio import get_value
 
 #: SOP class UID prefixes whose pixels often carry burned-in text or faces.
 REVIEW_CLASSES = {

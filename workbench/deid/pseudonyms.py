@@ -22,6 +22,17 @@ class Lookup:
 
     key: str
     rows: dict[str, dict[str, str]]
+    source: str = ""
+    blank_rows: tuple[int, ...] = ()  # CSV row numbers (header = 1) without a key: ignored
+
+    def warning(self) -> str | None:
+        """A one-line warning naming the rows that were ignored for a blank key, else None."""
+        if not self.blank_rows:
+            return None
+        rows = ", ".join(map(str, self.blank_rows))
+        return (f"warning: lookup table {self.source} row{'s' if len(self.blank_rows) > 1 else ''}"
+                f" {rows} {'have' if len(self.blank_rows) > 1 else 'has'} no {self.key}; "
+                f"{'they were' if len(self.blank_rows) > 1 else 'it was'} ignored")
 
     @classmethod
     def for_profile(cls, path: str | Path, profile: Profile) -> "Lookup":
@@ -33,9 +44,9 @@ class Lookup:
     @classmethod
     def from_csv(cls, path: str | Path, key: str, column: str | None = None,
                  shared_ids: bool = False) -> "Lookup":
-        """Read a UTF-8 lookup (with or without a BOM). Rows with a blank key are ignored;
-        a key given twice, or two keys sharing one ``column`` value (unless
-        ``shared_ids``), is refused with the rows named."""
+        """Read a UTF-8 lookup (with or without a BOM). Rows with a blank key are ignored
+        and listed in ``blank_rows`` (see :meth:`warning`); a key given twice, or two keys
+        sharing one ``column`` value (unless ``shared_ids``), is refused with the rows named."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -57,9 +68,12 @@ class Lookup:
         rows: dict[str, dict[str, str]] = {}
         lines: dict[str, int] = {}
         owners: dict[str, tuple[str, int]] = {}
+        blank: list[int] = []
         for line, r in enumerate(reader, start=2):
             k = (r.get(key) or "").strip()
             if not k:
+                if any((v or "").strip() for c, v in r.items() if c):
+                    blank.append(line)  # a wholly empty row is no one's
                 continue
             if k in rows:
                 raise WorkbenchError(f"lookup table {path} gives {key} {k!r} twice (rows "
@@ -74,7 +88,7 @@ class Lookup:
                         f"{line}) to one {column} {sid!r}; give each patient their own ID, or "
                         "set shared_ids: true in the profile's subject_id if they are one subject.")
                 owners[sid] = (k, line)
-        return cls(key, rows)
+        return cls(key, rows, str(path), tuple(blank))
 
 
 def _keyed(secret: bytes, purpose: str, value: str) -> bytes:

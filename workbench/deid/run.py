@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .. import verify
-from ..catalog import Instance, Skipped, files_under, get_value, read_header
+from ..catalog import Instance, Skipped, files_under, read_header
+from ..dicomio import get_value
 from ..errors import OutputConflict, StoreError, WorkbenchError
 from ..profile import Profile, load_profile
 from ..select import Selector
@@ -31,6 +32,7 @@ from .engine import Engine, Subject, render
 from .files import (output_bytes_equal, owner_only, read_source, sha256_file, source_pixels,
                     write_output)
 from .pixels import pixel_review_reason
+from . import resume as resume_guard
 from .pseudonyms import Lookup, assign
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -62,6 +64,7 @@ class Report:
     files: Delivery = field(default_factory=Delivery, repr=False)
     skipped: list[Skipped] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. ignored lookup rows
     studies: list[dict] = field(default_factory=list)
     by_study: dict[str, dict] = field(default_factory=dict, repr=False)  # source UID -> row
 
@@ -292,8 +295,11 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
     trial = profile.trial_key
     secret = secret or store.trial_secret(trial)
     table = Lookup.for_profile(lookup, profile) if lookup else None
+    resume_guard.guard(store, out, profile, secret, site, table, resume,
+                       managed=dispatch is not None)
     files = headers if isinstance(headers, Delivery) else Delivery()
     report = Report(profile.name, profile.hash, str(out), str(quarantine), files=files)
+    report.warnings += filter(None, [table.warning() if table else None])
     store.audit(trial, "deid-start", {"profile": profile.name, "profile_hash": profile.hash,
                                       "workers": workers, "resume": resume})
 
@@ -390,6 +396,7 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
     if "site_id" not in base_values and "site_id" in first_row:
         base_values["site_id"] = first_row["site_id"]  # for prefixes; rows override per study
     pseudonyms, missing = assign(profile, store, secret, keys, table, base_values)
+    resume_guard.record_rows(store, report.out, table, (k for k in keys if k not in missing))
     trial = profile.trial_key
     offsets = store.date_offsets(trial)
     low, high = profile.date_range

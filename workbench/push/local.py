@@ -1,8 +1,9 @@
 """The local side of a push: verified studies in an output folder, their zips and digests.
 
 A study is one ``OUT/<subject_id>/<study_dir>`` folder written by
-:func:`workbench.deid.run.deidentify_delivery`. It may leave the site only when
-every file in it is listed in the store's verified outputs with the size,
+:func:`workbench.deid.run.deidentify_delivery`. It may leave the site only when a
+person approved it (:mod:`workbench.approval`) and every file in it is listed in
+the store's verified outputs with the size,
 modification time and profile hash recorded at verification, and its bytes,
 read as they are zipped, have the SHA-256 the verifier passed.
 """
@@ -19,8 +20,11 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from ..approval import release_refusal, study_states
 from ..deid.engine import TRIAL_TAGS
 from ..errors import FileChanged
+from ..profile import Profile
+from ..store import Store
 
 REDO = "re-run workbench deid / verify"
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -55,6 +59,9 @@ class LocalStudy:
         The output StudyInstanceUID ("" when the folder is refused).
     refused
         Why the study may not leave the site, or None when every file is verified.
+    held
+        Why the study waits for a person (not approved, or rejected), or None when
+        it is approved.
     values
         Template values read from the first file's header (trial fields, StudyDate,
         Modality) plus ``subject_id``.
@@ -65,6 +72,7 @@ class LocalStudy:
     study_uid: str
     files: list[LocalFile] = field(default_factory=list)
     refused: str | None = None
+    held: str | None = None
     values: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,22 +95,28 @@ def _example(names: list[str]) -> str:
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def find_studies(out: Path, verified: dict[str, dict], profile_hash: str) -> list[LocalStudy]:
-    """Every study folder under ``out``, each either verified or refused with a reason.
+def find_studies(out: Path, store: Store, profile: Profile) -> list[LocalStudy]:
+    """Every study folder under ``out``: verified and approved, refused (a file not
+    verified, or changed since), or held for a person (not approved, or rejected).
 
     Parameters
     ----------
     out
         The output folder (resolved).
-    verified
-        ``Store.verified_outputs(trial)``.
-    profile_hash
-        Hash of the profile the push uses; files verified under another version are refused.
+    store
+        The site's store: verified outputs and sign-offs.
+    profile
+        The profile the push uses; files verified under another version are refused.
     """
+    trial = profile.trial_key
+    verified = store.verified_outputs(trial)
+    states = {s.folder: s for s in study_states(store, trial, out)}
     studies = []
     for subject in sorted(p for p in out.iterdir() if p.is_dir()):
         for folder in sorted(p for p in subject.iterdir() if p.is_dir()):
-            study = _check(folder, verified, profile_hash)
+            study = _check(folder, verified, profile.hash)
+            if study.files and not study.refused:
+                study.held = release_refusal(states.get(study.name))
             if study.files or study.refused:
                 studies.append(study)
     return studies

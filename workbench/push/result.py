@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .control import PushController
 
 UPLOADED, PRESENT, FAILED, CANCELLED = "uploaded", "already present", "failed", "cancelled"
+HELD = "held"  # not sent: waiting for a person's approval, or rejected
 TABLE_COLUMNS = ["pseudonym", "study", "files", "status", "reason", "project", "session",
                  "confirmed_by", "seconds"]
 RECEIPT_COLUMNS = ["pushed_at", "status", "pseudonym", "study", "study_uid", "files", "bytes",
@@ -31,8 +32,9 @@ def now_utc() -> str:
 class StudyOutcome:
     """The outcome of one study.
 
-    ``status`` is ``uploaded``, ``already present``, ``failed`` or ``cancelled`` (not
-    started because the push was cancelled). ``file_records`` holds, per file, the
+    ``status`` is ``uploaded``, ``already present``, ``failed``, ``held`` (not sent:
+    not approved, or rejected) or ``cancelled`` (not started because the push was
+    cancelled). ``file_records`` holds, per file, the
     SOP Instance UID, the local MD5 and the file's URI on the server.
     """
 

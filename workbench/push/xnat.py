@@ -53,8 +53,8 @@ from ..store import Store
 from .control import PushController
 from .local import LocalFile, LocalStudy, content_digest, find_studies, \
     sanitize_label, write_zip
-from .result import CANCELLED, FAILED, PRESENT, UPLOADED, PushResult, StudyOutcome, now_utc, \
-    write_receipts
+from .result import CANCELLED, FAILED, HELD, PRESENT, UPLOADED, PushResult, StudyOutcome, \
+    now_utc, write_receipts
 
 OVERWRITE = ("none", "append")
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
@@ -364,7 +364,7 @@ class XnatPusher:
         """
         trial = self.profile.trial_key
         controller = controller or self.controller
-        studies = find_studies(self.out, self.store.verified_outputs(trial), self.profile.hash)
+        studies = find_studies(self.out, self.store, self.profile)
         if only is not None:
             wanted = set(only)
             studies = [s for s in studies if s.name in wanted]
@@ -386,7 +386,7 @@ class XnatPusher:
 
         def prepare(index: int) -> None:
             """Zip study ``index`` in the background while the one before it uploads."""
-            if index < len(studies) and not studies[index].refused:
+            if index < len(studies) and not (studies[index].refused or studies[index].held):
                 zips[index] = zipper.submit(self._zip, studies[index],
                                             Path(scratch.name) / f"study{index}.zip")
 
@@ -429,6 +429,9 @@ class XnatPusher:
         outcome = StudyOutcome(study.subject_id, study.name, study.study_uid, len(study.files),
                                study.size)
         started = time.monotonic()
+        if study.held:
+            outcome.status, outcome.reason = HELD, study.held
+            return outcome
         try:
             if study.refused or archive is None:
                 raise _Fail(study.refused or "the study was not zipped")

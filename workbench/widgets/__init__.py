@@ -4,7 +4,9 @@ Every view holds no logic a test cannot reach without a browser: tables come fro
 :mod:`workbench.review`, pictures from :mod:`workbench.widgets.images`, the push from
 :mod:`workbench.push`. Each view has a ``widget`` attribute (the top-level ipywidget)
 and displays itself in Jupyter (``display(view)`` or as a cell's last expression).
-Tests and notebooks operate the public attributes listed here.
+Tests and notebooks operate the public attributes listed here. The tag diff, PHI scan,
+slice viewer and contact sheet also carry their content as static HTML (``text/html``
+in the display bundle), so an executed notebook read without a kernel shows it.
 
 Public API (stable)
 -------------------
@@ -24,14 +26,16 @@ Public API (stable)
     ``before_image`` / ``after_image`` (Image, PNG), ``before_caption`` /
     ``after_caption`` (HTML), ``message`` (HTML: why it cannot be shown),
     ``regions`` (changed regions of the slice), ``show(index)``.
-``TagDiffView(before, after, profile=None)``
+``TagDiffView(before, after, profile=None, *, page_size=200)``
     One pair of files, or aligned lists. Attributes: ``instance`` (IntSlider),
-    ``actions`` (SelectMultiple), ``search`` (Text), ``html`` (HTML), ``diff`` and
-    ``table`` (DataFrames).
-``PhiScanView(before, after=None, *, max_rows=200)``
+    ``actions`` (SelectMultiple), ``search`` (Text), ``page`` (BoundedIntText),
+    ``prev_button`` / ``next_button``, ``html`` (HTML), ``diff`` and ``table``
+    (DataFrames).
+``PhiScanView(before, after=None, *, max_rows=200, triage=True)``
     Attributes: ``search`` (Text), ``vr`` (SelectMultiple), ``found`` (Dropdown:
-    all, both, only before, only after), ``indexed`` (Checkbox), ``html`` (HTML),
-    ``scan`` and ``table`` (DataFrames).
+    all, both, only before, only after), ``indexed`` (Checkbox), ``page``
+    (BoundedIntText), ``prev_button`` / ``next_button``, ``html`` (HTML), ``scan`` and
+    ``table`` (DataFrames, triaged: a ``group`` column).
 ``ContactSheet(series, *, every=5, columns=6, rows=2, size=128)``
     ``series``: ``{label: files}`` or one list of files. Attributes: ``series``
     (Dropdown), ``every`` and ``page`` (BoundedIntText), ``grid`` (GridBox of
@@ -43,7 +47,7 @@ Public API (stable)
     ``retry_button``, ``studies_bar`` / ``data_bar`` (progress), ``status`` and
     ``results`` (HTML), ``table`` (DataFrame per study), ``result`` (PushResult),
     ``busy``, ``wait(timeout=None)``, ``close()``.
-``SignOffForm(store, trial, studies, *, reviewer="", verdict="approved", note="")``
+``SignOffForm(store, trial, studies, *, reviewer="", note="")`` (no verdict preselected)
     ``studies``: ``(label, study UID)`` pairs. Attributes: ``study`` (Dropdown),
     ``reviewer`` (Text), ``verdict`` (ToggleButtons), ``note`` (Textarea),
     ``sign_button``, ``signed`` (HTML), ``sign_off()``.
@@ -51,7 +55,8 @@ Public API (stable)
 CSS classes (for browser tests and stylesheets)
 -----------------------------------------------
 ``wb-study-browser``, ``wb-series-checkbox``, ``wb-selection-summary``,
-``wb-next-page``, ``wb-prev-page``; ``wb-slice-viewer``, ``wb-slice-slider``,
+``wb-next-page``, ``wb-prev-page`` (also on the tag diff and PHI scan pages);
+``wb-slice-viewer``, ``wb-slice-slider``,
 ``wb-before-image``, ``wb-after-image``, ``wb-viewer-message``; ``wb-tag-diff``;
 ``wb-phi-scan``; ``wb-contact-sheet``, ``wb-thumbnails``; ``wb-push-panel``,
 ``wb-push``, ``wb-pause``, ``wb-cancel``, ``wb-retry``, ``wb-push-status``,

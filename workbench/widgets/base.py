@@ -8,18 +8,66 @@ import ipywidgets as w
 
 
 class View:
-    """A view over review functions; ``widget`` is the ipywidget to display."""
+    """A view over review functions; ``widget`` is the ipywidget to display.
+
+    Besides the live widget, a view with :meth:`static_html` puts that HTML in its display
+    bundle (``text/html``): an executed notebook opened without a kernel (nbconvert,
+    GitHub, a saved copy) shows the tables there, not ``VBox(children=...)``.
+    """
 
     widget: w.Widget
 
+    def static_html(self) -> str | None:
+        """What the view shows, as plain HTML (None: the view has no static form)."""
+        return None
+
+    def _repr_html_(self) -> str | None:
+        return self.static_html()
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        static = self.static_html()
+        if static is None:
+            return bundle
+        if isinstance(bundle, tuple):  # (data, metadata)
+            data, metadata = bundle
+            return {**data, "text/html": static}, metadata
+        return {**(bundle or {}), "text/html": static}
 
 
 def note(text: str, kind: str = "info") -> str:
     """HTML for a short message (``info``, ``warning`` or ``error``), text escaped."""
     colour = {"info": "#555", "warning": "#8a6d00", "error": "#a00"}[kind]
     return f'<div style="color:{colour}">{html.escape(text)}</div>'
+
+
+def png_html(data: bytes, width: int, alt: str = "slice") -> str:
+    """An ``<img>`` of PNG bytes (a data URI) for static HTML; nothing without a picture."""
+    import base64
+
+    if not data:
+        return ""
+    return (f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}" '
+            f'width="{width}" style="image-rendering:pixelated" alt="{html.escape(alt)}">')
+
+
+def page_controls(label: str = "page") -> tuple[w.Button, w.BoundedIntText, w.Button]:
+    """Previous and next buttons around a page number (from 1), as the tables page."""
+    prev = w.Button(description="previous", icon="chevron-left",
+                    layout=w.Layout(width="110px"))
+    page = w.BoundedIntText(value=1, min=1, max=1, description=label,
+                            layout=w.Layout(width="150px"))
+    nxt = w.Button(description="next", icon="chevron-right", layout=w.Layout(width="110px"))
+    prev.on_click(lambda _: setattr(page, "value", max(page.min, page.value - 1)))
+    nxt.on_click(lambda _: setattr(page, "value", min(page.max, page.value + 1)))
+    return prev, page, nxt
+
+
+def set_pages(page: w.BoundedIntText, prev: w.Button, nxt: w.Button, pages: int) -> None:
+    """Bound the page number to ``pages`` and enable the buttons that can move."""
+    page.max = max(pages, 1)
+    prev.disabled = page.value <= 1
+    nxt.disabled = page.value >= page.max
 
 
 def classes(named: dict[w.DOMWidget, str]) -> None:

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import ipywidgets as w
 
-from .base import View, classes, note, replace_children
+from .base import View, classes, note, png_html, replace_children
 from ..errors import Unviewable
 from .images import SeriesFrames, default_preset, message_png, picture, png
 
@@ -111,6 +111,14 @@ class ContactSheet(View):
         self.message.value = (f"<small>{len(self.slices)} of {len(frames)} slices (every "
                               f"{self.every.value}); page {self.page.value} of "
                               f"{self.page.max}</small>")
+
+    def static_html(self) -> str:
+        """The page of thumbnails shown, with their slice numbers."""
+        tiles = "".join(
+            f'<div style="display:inline-block;margin:2px;text-align:center">'
+            f"{png_html(tile.children[0].value, self.size)}<br>{tile.children[1].value}</div>"
+            for tile in self.grid.children)
+        return f'<div class="wb-contact-sheet">{self.message.value}<div>{tiles}</div></div>'
 
     def _thumb(self, n: int) -> bytes:
         key = (self.series.value, n)

@@ -9,7 +9,7 @@ Examples
 >>> import numpy as np
 >>> before = np.zeros((64, 64)); after = before.copy(); after[8:16, 40:60] = 1
 >>> changed_regions(before, after)
-[(8, 40, 16, 64)]
+[(8, 40, 16, 60)]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_rescale, pixel_array
 
-from ..catalog import PIXEL_TAGS
+from ..dicomio import PIXEL_TAGS
 from ..errors import Unviewable
 from ..pet import suv_bw_factor
 from ..review import sop_class_name
@@ -55,6 +55,9 @@ class Frame:
     note: str = ""
     window: tuple[float, float] | None = None  # the file's own window, if any
     invert: bool = False  # MONOCHROME1: low values are shown bright
+    instance: int | None = None  # InstanceNumber of the file
+    position: float | None = None  # slice position (mm): ImagePositionPatient z, else
+    #                                SliceLocation; per frame for multi-frame files
 
     @property
     def colour(self) -> bool:
@@ -191,7 +194,7 @@ def _sort_key(h) -> tuple:
     return (0, _number(h, "InstanceNumber", 0), z)
 
 
-def _number(ds: Dataset, keyword: str, default: int) -> int:
+def _number(ds: Dataset, keyword: str, default: int | None) -> int | None:
     """An integer attribute, or ``default`` when absent or not a number (damaged headers)."""
     try:
         return int(ds.get(keyword) or default)
@@ -222,8 +225,9 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
                              "damaged; copy it again from the original media") from None
         raise Unviewable(f"cannot decode the pixel data ({syntax}): {first}. Install the "
                          "decoder pydicom names, or review this series elsewhere.") from None
+    where = {"instance": _number(ds, "InstanceNumber", None), "position": slice_position(ds, k)}
     if pixels.ndim == 3 and pixels.shape[-1] in (3, 4) and _number(ds, "SamplesPerPixel", 1) > 1:
-        return Frame(_to_uint8(pixels[..., :3]), "RGB")
+        return Frame(_to_uint8(pixels[..., :3]), "RGB", **where)
     if pixels.ndim != 2:
         raise Unviewable(f"unexpected pixel array of shape {pixels.shape} for one frame")
     try:
@@ -242,7 +246,39 @@ def frame_of(ds: Dataset, k: int = 0) -> Frame:
             unit = "Bq/ml" if str(ds.get("Units", "")) == "BQML" else str(ds.get("Units", ""))
             note = f"not in SUV: {exc}"
     return Frame(values, unit, note, _file_window(ds),
-                 str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1")
+                 str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1", **where)
+
+
+def slice_position(ds: Dataset, k: int = 0) -> float | None:
+    """The position (mm) of frame ``k`` along the slice axis, or None when not known.
+
+    ImagePositionPatient z (per frame in an enhanced multi-frame file; plus the grid
+    frame offset of an RT dose), else SliceLocation.
+    """
+    def z(item) -> float | None:
+        position = item.get("ImagePositionPatient") if item is not None else None
+        try:
+            return float(position[2]) if position is not None and len(position) == 3 else None
+        except (TypeError, ValueError):
+            return None
+
+    try:
+        groups = ds.get("PerFrameFunctionalGroupsSequence")
+        if groups and k < len(groups):
+            plane = groups[k].get("PlanePositionSequence")
+            found = z(plane[0]) if plane else None
+            if found is not None:
+                return found
+        found = z(ds)
+        offsets = ds.get("GridFrameOffsetVector")
+        if found is not None and offsets and k < len(offsets):
+            return found + float(offsets[k])
+        if found is not None:
+            return found
+        location = ds.get("SliceLocation")
+        return float(location) if location not in (None, "") else None
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -344,7 +380,7 @@ def changed_regions(before: np.ndarray, after: np.ndarray,
         rs, cs = [r for r, _ in cells], [c for _, c in cells]
         sub = diff[min(rs) * block:(max(rs) + 1) * block, min(cs) * block:(max(cs) + 1) * block]
         hit_r, hit_c = np.nonzero(sub)
-        top, left = min(rs) * block, min(cs) * block
+        top, left = int(min(rs)) * block, int(min(cs)) * block
         boxes.append((top + int(hit_r.min()), left + int(hit_c.min()),
                       top + int(hit_r.max()) + 1, left + int(hit_c.max()) + 1))
     return sorted(boxes)
@@ -352,21 +388,32 @@ def changed_regions(before: np.ndarray, after: np.ndarray,
 
 def picture(frame: Frame, preset: str = AUTO, boxes: Sequence[tuple[int, int, int, int]] = (),
             size: int | None = None) -> Image.Image:
-    """An RGB picture of ``frame`` under ``preset``, changed regions outlined in red."""
+    """An RGB picture of ``frame`` under ``preset``, changed regions outlined in red.
+
+    Scaled to ``size`` (longest side): enlarged with nearest neighbour, so every pixel of a
+    small matrix stays a sharp square; reduced with bilinear filtering. Outlines are drawn
+    after scaling, at the scaled place, two pixels wide.
+    """
+    if frame.values.size == 0 or min(frame.values.shape[:2]) == 0:
+        raise Unviewable(f"the frame is empty (matrix {' x '.join(map(str, frame.values.shape))})")
     if frame.colour:
         image = Image.fromarray(frame.values, "RGB")
     else:
         grey = to_grey(frame.values, *window_for(frame, preset))
         image = Image.fromarray(255 - grey if frame.invert else grey, "L")
         image = image.convert("RGB")
+    sx = sy = 1.0
+    if size and max(image.size) != size:
+        scale = size / max(image.size)
+        width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+        sx, sy = width / image.width, height / image.height
+        image = image.resize((width, height), Image.Resampling.NEAREST if scale > 1
+                             else Image.Resampling.BILINEAR)
     if boxes:
         draw = ImageDraw.Draw(image)
         for top, left, bottom, right in boxes:
-            draw.rectangle([left - 1, top - 1, right, bottom], outline=OUTLINE, width=2)
-    if size and max(image.size) != size:
-        scale = size / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)),
-                              max(1, round(image.height * scale))), Image.Resampling.BILINEAR)
+            draw.rectangle([round(left * sx) - 1, round(top * sy) - 1, round(right * sx),
+                            round(bottom * sy)], outline=OUTLINE, width=2)
     return image
 
 

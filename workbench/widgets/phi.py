@@ -8,14 +8,19 @@ from typing import Iterable
 import ipywidgets as w
 import pandas as pd
 
-from ..review import distinct_values, phi_scan
-from .base import View, classes, note
+from ..review import PAGE_SIZE, distinct_values, phi_scan, phi_scan_html, phi_triage
+from .base import View, classes, note, page_controls, set_pages
 
 FOUND = ("all", "both", "only before", "only after")
 
 
 class PhiScanView(View):
-    """The PHI scan of a delivery, filtered by text, VR and where values were found.
+    """The PHI scan of a delivery, triaged, filtered by text, VR and where values were found.
+
+    Values are shown in reading order (:func:`workbench.review.phi_triage`): those that
+    contain one of the source's identifiers first, then names, free text, dates and ages,
+    codes and UIDs; times, positions, image geometry and other numbers last, collapsed.
+    Each group says how many values it holds; the rows are paged.
 
     Parameters
     ----------
@@ -24,7 +29,9 @@ class PhiScanView(View):
     after
         Output files; without them the view lists the source's values alone.
     max_rows
-        Rows rendered at once (the table keeps them all).
+        Rows a page (the table keeps them all).
+    triage
+        Triage the rows (True by default); False keeps them by attribute.
 
     Attributes
     ----------
@@ -37,19 +44,25 @@ class PhiScanView(View):
         ``only after``; hidden without outputs.
     indexed : ipywidgets.Checkbox
         Keep sequence item indices in the paths (``Seq[0].Name``) instead of merging items.
+    page : ipywidgets.BoundedIntText
+        The page shown (from 1), moved by ``prev_button`` and ``next_button``.
     html : ipywidgets.HTML
-        The rows shown.
+        The rows of the page, per group, with ``showing 1–200 of N``.
     scan : DataFrame
-        The whole scan (:func:`workbench.review.phi_scan` or ``distinct_values``).
+        The whole scan (:func:`workbench.review.phi_scan` or ``distinct_values``), triaged
+        (a ``group`` column) unless ``triage`` is False.
     table : DataFrame
-        The rows that pass the filters.
+        The rows that pass the filters, in reading order.
     """
 
     def __init__(self, before: Iterable[str | os.PathLike],
-                 after: Iterable[str | os.PathLike] | None = None, *, max_rows: int = 200):
+                 after: Iterable[str | os.PathLike] | None = None, *,
+                 max_rows: int = PAGE_SIZE, triage: bool = True):
         self.before = list(before)
         self.after = None if after is None else list(after)
         self.max_rows = max_rows
+        self.triage = triage
+        self.prev_button, self.page, self.next_button = page_controls()
         self.search = w.Text(placeholder="attribute, keyword or value", description="search",
                              continuous_update=False)
         self.found = w.Dropdown(options=FOUND, value="all", description="found",
@@ -57,15 +70,18 @@ class PhiScanView(View):
         self.indexed = w.Checkbox(value=False, description="per item ([0], [1], ...)",
                                   indent=False)
         self.vr = w.SelectMultiple(description="VR", rows=5)
-        self.html = w.HTML()
+        self.html = w.HTML(layout=w.Layout(width="100%"))
         self.table = pd.DataFrame()
         self._scan()
         for control in (self.search, self.found, self.vr):
             control.observe(lambda _: self._show(), names="value")
         self.indexed.observe(lambda _: self._scan(), names="value")
+        self.page.observe(lambda _: self._render(), names="value")
         self.widget = w.VBox([w.HBox([self.search, self.found, self.indexed]), self.vr,
-                              self.html])
-        classes({self.widget: "wb-phi-scan"})
+                              w.HBox([self.prev_button, self.page, self.next_button]),
+                              self.html], layout=w.Layout(width="100%"))
+        classes({self.widget: "wb-phi-scan", self.prev_button: "wb-prev-page",
+                 self.next_button: "wb-next-page"})
 
     def _scan(self) -> None:
         indexed = self.indexed.value
@@ -73,6 +89,8 @@ class PhiScanView(View):
             self.scan = distinct_values(self.before, indexed=indexed)
         else:
             self.scan = phi_scan(self.before, self.after, indexed=indexed)
+        if self.triage:
+            self.scan = phi_triage(self.scan)
         vrs = tuple(sorted(self.scan["VR"].unique()))
         chosen = tuple(v for v in self.vr.value if v in vrs) or vrs
         self.vr.options = vrs
@@ -88,16 +106,22 @@ class PhiScanView(View):
             hay = (rows["attribute"] + "\n" + rows["keyword"] + "\n" + rows["value"])
             rows = rows[hay.str.casefold().str.contains(text, regex=False)]
         self.table = rows
+        self._filtered = bool(text)
+        if self.page.value != 1:
+            self.page.value = 1  # the observer renders
+        else:
+            self._render()
+
+    def _render(self) -> None:
+        rows = self.table
+        set_pages(self.page, self.prev_button, self.next_button,
+                  -(-len(rows) // max(self.max_rows, 1)))
         if rows.empty:
             self.html.value = note("No value matches the filters.")
             return
-        shown = rows.head(self.max_rows)
-        styler = shown.style.hide(axis="index")
-        if "found" in shown.columns:
-            styler = styler.map(lambda v: "background-color: #f8d7da" if v == "both" else "",
-                                subset=["found"])
-        more = (f"; showing the first {self.max_rows}: narrow the filters to see the rest"
-                if len(rows) > self.max_rows else "")
-        self.html.value = (f"<small>{len(rows)} distinct value(s) of "
-                           f"{rows['attribute'].nunique()} attribute(s){more}</small>"
-                           + styler.to_html())
+        self.html.value = phi_scan_html(rows, page=self.page.value, page_size=self.max_rows,
+                                        open_all=self._filtered)
+
+    def static_html(self) -> str:
+        """The page of the scan shown, with its counts per group."""
+        return f'<div class="wb-phi-scan">{self.html.value}</div>'

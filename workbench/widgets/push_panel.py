@@ -13,7 +13,7 @@ from ..errors import WorkbenchError
 from ..profile import Profile, load_profile
 from ..push import PushController, PushResult, StudyOutcome, XnatPusher
 from ..push.local import find_studies
-from ..push.result import PRESENT, UPLOADED
+from ..push.result import HELD, PRESENT, UPLOADED
 from ..store import Store
 from .base import View, classes, note
 
@@ -213,20 +213,20 @@ class PushPanel(View):
 
     # -- the table -----------------------------------------------------------------------
     def _pending(self) -> pd.DataFrame:
-        store = Store(self.store_path)
-        try:
-            verified = store.verified_outputs(self.profile.trial_key)
-        finally:
-            store.close()
         rows = []
         if os.path.isdir(self.out):
             from pathlib import Path
 
-            for s in find_studies(Path(self.out), verified, self.profile.hash):
+            store = Store(self.store_path)
+            try:
+                studies = find_studies(Path(self.out).resolve(), store, self.profile)
+            finally:
+                store.close()
+            for s in studies:
                 rows.append({"pseudonym": s.subject_id, "study": s.name, "files": len(s.files),
                              "megabytes": round(s.size / 1e6, 2),
-                             "status": "refused" if s.refused else "pending",
-                             "reason": s.refused or ""})
+                             "status": "refused" if s.refused else HELD if s.held else "pending",
+                             "reason": s.refused or s.held or ""})
         columns = ["pseudonym", "study", "files", "megabytes", "status", "reason", "project",
                    "session", "confirmed_by"]
         return pd.DataFrame(rows).reindex(columns=columns, fill_value="")

@@ -24,8 +24,8 @@ class SignOffForm(View):
         The trial key (``Profile.trial_key``).
     studies
         ``(label, study UID)`` pairs offered in the dropdown.
-    reviewer, verdict, note
-        Initial values of the form.
+    reviewer, note
+        Initial values of the form. The verdict starts unchosen: the reviewer picks it.
 
     Attributes
     ----------
@@ -34,11 +34,11 @@ class SignOffForm(View):
     """
 
     def __init__(self, store: Store, trial: str, studies: Iterable[tuple[str, str]], *,
-                 reviewer: str = "", verdict: str = VERDICTS[0], note: str = "") -> None:
+                 reviewer: str = "", note: str = "") -> None:
         self.store, self.trial = store, trial
         self.study = w.Dropdown(options=list(studies), description="study")
         self.reviewer = w.Text(value=reviewer, description="reviewer", placeholder="your name")
-        self.verdict = w.ToggleButtons(options=VERDICTS, value=verdict, description="verdict")
+        self.verdict = w.ToggleButtons(options=VERDICTS, value=None, description="verdict")
         self.note = w.Textarea(value=note, description="note",
                                placeholder="what you looked at, what you found")
         self.sign_button = w.Button(description="sign off", button_style="success", icon="check")
@@ -51,6 +51,9 @@ class SignOffForm(View):
 
     def sign_off(self, _=None) -> None:
         """Record the form's verdict for the chosen study (a refusal is shown, not raised)."""
+        if self.verdict.value is None:
+            self.show("<p><b>Not recorded:</b> choose a verdict, approved or rejected.</p>")
+            return
         try:
             row = self.store.sign_off(self.trial, self.study.value, self.reviewer.value,
                                       self.verdict.value, self.note.value)

@@ -9,10 +9,10 @@ from typing import Sequence
 import ipywidgets as w
 import pandas as pd
 
-from .base import View, classes, note
+from .base import View, classes, note, png_html
 from ..errors import Unviewable
 from .images import SeriesFrames, changed_regions, default_preset, message_png, picture, png, \
-    presets_for
+    presets_for, window_for
 
 
 class SliceViewer(View):
@@ -44,11 +44,17 @@ class SliceViewer(View):
     before_image, after_image : ipywidgets.Image
         PNG pictures of the slice.
     before_caption, after_caption : ipywidgets.HTML
-        Unit, window and notes (e.g. why a PET is not in SUV).
+        Instance number, slice position, matrix (rows x columns), unit, window level and
+        width in that unit, and notes (e.g. why a PET is not in SUV).
     message : ipywidgets.HTML
         Why the series (or a slice) cannot be shown; empty when it can.
     regions : list of tuple
         Changed regions of the slice shown, ``(top, left, bottom, right)``.
+
+    Pictures are enlarged with nearest neighbour (a 16 x 16 matrix shows 16 x 16 sharp
+    squares), and a slice that cannot be drawn shows a picture saying why, never an empty
+    image. Slices are stepped with the slider (drag it, or focus it and use the arrow
+    keys): ipywidgets has no mouse-wheel event on an image without an extra package.
     """
 
     def __init__(self, before: Sequence[str | os.PathLike],
@@ -96,6 +102,8 @@ class SliceViewer(View):
         if problem:
             self.message.value = note(f"This series cannot be shown: {problem}.", "warning")
             self.slider.disabled = self.preset.disabled = self.outline.disabled = True
+            self.before_image.value = self.after_image.value = message_png(
+                f"This series cannot be shown: {problem}.", self.size)
         else:
             self.show()
 
@@ -142,13 +150,32 @@ class SliceViewer(View):
             self.regions = changed_regions(before.values, after.values)
         boxes = self.regions if self.outline.value else ()
         if before is not None:
-            self.before_image.value = png(picture(before, preset, boxes, self.size))
-            self.before_caption.value = _caption(before, preset)
+            self._draw(self.before_image, self.before_caption, before, preset, boxes)
         if after is not None:
-            self.after_image.value = png(picture(after, preset, boxes, self.size))
             changed = (f"; {len(self.regions)} changed region(s)" if self.regions
                        else "; pixels unchanged" if before is not None else "")
-            self.after_caption.value = _caption(after, preset, changed)
+            self._draw(self.after_image, self.after_caption, after, preset, boxes, changed)
+
+    def _draw(self, image: w.Image, caption: w.HTML, frame, preset: str, boxes,
+              extra: str = "") -> None:
+        try:
+            image.value = png(picture(frame, preset, boxes, self.size))
+        except Exception as exc:  # an empty or odd frame: say why instead of a broken image
+            reason = str(exc) or type(exc).__name__
+            self._fail(image, caption, f"this slice cannot be drawn: {reason}")
+            return
+        caption.value = _caption(frame, preset, extra, self.slider.value, len(self.before))
+
+    def static_html(self) -> str:
+        """The slice shown, before and after, as pictures with their captions."""
+        panes = [("before", self.before_image, self.before_caption)]
+        if self.after is not None:
+            panes.append(("after", self.after_image, self.after_caption))
+        cells = "".join(
+            f'<div style="display:inline-block;vertical-align:top;margin-right:8px">'
+            f"<b>{label}</b><br>{png_html(image.value, self.size)}<br>{caption.value}</div>"
+            for label, image, caption in panes)
+        return f'<div class="wb-slice-viewer">{self.message.value}{cells}</div>'
 
     def _fail(self, image: w.Image, caption: w.HTML, reason: str) -> None:
         image.value = message_png(reason, self.size)
@@ -156,9 +183,24 @@ class SliceViewer(View):
         self.message.value = note(f"Slice {self.slider.value}: {reason}", "warning")
 
 
-def _caption(frame, preset: str, extra: str = "") -> str:
+def _caption(frame, preset: str, extra: str = "", index: int | None = None,
+             total: int | None = None) -> str:
+    """Where the slice is, its matrix, and the window in numbers, then the unit and notes."""
     unit = frame.unit or "stored values"
-    text = f"{unit}, window {preset}{extra}"
+    where = [] if index is None else [f"slice {index + 1} of {total}"]
+    if frame.instance is not None:
+        where.append(f"instance {frame.instance}")
+    if frame.position is not None:
+        where.append(f"position {frame.position:.2f} mm")
+    rows, columns = frame.values.shape[:2]
+    where.append(f"matrix {rows} × {columns}")
+    if frame.colour:
+        window = f"{unit}, window {preset} (colour: not windowed)"
+    else:
+        centre, width = window_for(frame, preset)
+        window = f"{unit}, window {preset}: level {centre:.6g}, width {width:.6g}"
+    text = f"{window}{extra}"
     if frame.note:
         text += f" ({frame.note})"
-    return f"<small>{html.escape(text)}</small>"
+    return (f"<small>{html.escape(' · '.join(where))}<br>{html.escape(text)}</small>")
+

@@ -10,8 +10,8 @@ import pandas as pd
 
 from ..profile import Profile, load_profile
 from ..errors import ReviewError
-from ..review import ACTIONS, style_actions, tag_diff
-from .base import View, classes, note
+from ..review import ACTIONS, PAGE_SIZE, tag_diff, tag_diff_html
+from .base import View, classes, note, page_controls, set_pages
 
 
 class TagDiffView(View):
@@ -24,6 +24,8 @@ class TagDiffView(View):
         shown as such).
     profile
         The profile that made the outputs (fills the ``rule`` column).
+    page_size
+        Rows a page.
 
     Attributes
     ----------
@@ -33,8 +35,11 @@ class TagDiffView(View):
         Show only rows with these actions (all by default).
     search : ipywidgets.Text
         Show only rows whose path, keyword or values contain this text (any case).
+    page : ipywidgets.BoundedIntText
+        The page of rows shown (from 1), moved by ``prev_button`` and ``next_button``.
     html : ipywidgets.HTML
-        The table, coloured by action.
+        The table, coloured by action: key columns first, wrapped to the page width,
+        each top-level sequence collapsible (:func:`workbench.review.tag_diff_html`).
     diff : DataFrame
         The full tag diff of the current instance (:func:`workbench.review.tag_diff`).
     table : DataFrame
@@ -43,7 +48,7 @@ class TagDiffView(View):
 
     def __init__(self, before: str | os.PathLike | Sequence[str | os.PathLike],
                  after: str | os.PathLike | Sequence[str | os.PathLike | None],
-                 profile: Profile | str | None = None):
+                 profile: Profile | str | None = None, *, page_size: int = PAGE_SIZE):
         single = isinstance(before, (str, os.PathLike))
         self.before = [before] if single else list(before)
         self.after = [after] if single else list(after)
@@ -58,16 +63,21 @@ class TagDiffView(View):
                                         rows=len(ACTIONS))
         self.search = w.Text(placeholder="path, keyword or value", description="search",
                              continuous_update=False)
+        self.page_size = page_size
+        self.prev_button, self.page, self.next_button = page_controls()
         self.files = w.HTML()
-        self.html = w.HTML()
+        self.html = w.HTML(layout=w.Layout(width="100%"))
         self.diff = pd.DataFrame()
         self.table = pd.DataFrame()
         self.instance.observe(lambda _: self._load(), names="value")
         self.actions.observe(lambda _: self._show(), names="value")
         self.search.observe(lambda _: self._show(), names="value")
+        self.page.observe(lambda _: self._render(), names="value")
         self.widget = w.VBox([w.HBox([self.instance, self.actions, self.search]), self.files,
-                              self.html])
-        classes({self.widget: "wb-tag-diff"})
+                              w.HBox([self.prev_button, self.page, self.next_button]),
+                              self.html], layout=w.Layout(width="100%"))
+        classes({self.widget: "wb-tag-diff", self.prev_button: "wb-prev-page",
+                 self.next_button: "wb-next-page"})
         self._load()
 
     def _load(self) -> None:
@@ -99,8 +109,25 @@ class TagDiffView(View):
                    + "\n" + rows["after"].fillna("")).str.casefold()
             rows = rows[hay.str.contains(text, regex=False)]
         self.table = rows
-        counts = d["action"].value_counts()
+        self._filtered = bool(text) or set(self.actions.value) != set(ACTIONS)
+        if self.page.value != 1:
+            self.page.value = 1  # the observer renders
+        else:
+            self._render()
+
+    def _render(self) -> None:
+        if self.diff.empty:
+            return
+        rows = self.table
+        pages = max(1, -(-len(rows) // self.page_size))
+        set_pages(self.page, self.prev_button, self.next_button, pages)
+        counts = self.diff["action"].value_counts()
         head = ", ".join(f"{counts.get(a, 0)} {a}" for a in ACTIONS)
-        body = (style_actions(rows.drop(columns=["tag"])).hide(axis="index").to_html()
+        body = (tag_diff_html(rows, page=self.page.value, page_size=self.page_size,
+                              open_groups=self._filtered)
                 if not rows.empty else note("No attribute matches the filters."))
-        self.html.value = f"<small>{head}; {len(rows)} shown</small>{body}"
+        self.html.value = f"<small>{head}; {len(rows)} shown</small><br>{body}"
+
+    def static_html(self) -> str:
+        """The files compared and the page of the table shown."""
+        return f'<div class="wb-tag-diff">{self.files.value}{self.html.value}</div>'
