@@ -269,7 +269,8 @@ def cmd_batch(args) -> int:
     values = parse_values(args.param or [], parameter_types(notebook))
     run = run_notebook(args.src, args.out, args.profile, store=args.store, values=values,
                        runs=args.runs, notebook=notebook,
-                       progress=not os.environ.get("TQDM_DISABLE"))
+                       progress=not os.environ.get("TQDM_DISABLE"),
+                       cell_timeout=args.cell_timeout or None)
     counts = ", ".join(f"{t['studies']} {state}" for state, t in run.totals.items())
     print(f"batch {run.status}: {counts or 'no studies'}; record in {run.run_dir}")
     if run.message:
@@ -397,13 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", required=True)
     s.add_argument("--store", help=store_help)
     s.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                   help="a notebook parameter: site, lookup, destination, dry_run, xnat_url, "
-                   "xnat_project, workers, scheduler")
+                   help="a notebook parameter: site, lookup, destination, dry_run, approve, "
+                   "xnat_url, xnat_project, workers, scheduler")
     s.add_argument("--runs", default="runs", metavar="DIR",
                    help="folder of run records (default: runs); each run goes to "
                    "DIR/<trial>/<UTC time>_<id>/")
     s.add_argument("--notebook",
                    help="the batch notebook (default: notebooks/20_batch_trial.ipynb)")
+    s.add_argument("--cell-timeout", type=int, default=3600, metavar="SECONDS",
+                   help="stop a cell that runs longer, and say which (default 3600; 0: no limit)")
     s.set_defaults(fn=cmd_batch)
     return p
 

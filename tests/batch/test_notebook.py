@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from workbench import cli
+from workbench.batch.notebook import default_notebook
 from workbench.examples import generate
 from workbench.profile import list_profiles, load_profile
 
@@ -152,3 +153,23 @@ def test_the_notebook_passes_nbval_lax_with_its_defaults(tmp_path):
     assert re.search(rf"\b{cells} passed\b", run.stdout), run.stdout[-2000:]
     [manifest] = list(tmp_path.glob("workbench-batch-*/runs/*/*/manifest.json"))
     assert json.loads(manifest.read_text())["status"] == "finished"
+
+
+def test_a_cell_that_hangs_is_stopped_and_named(small, tmp_path, capsys):
+    nb = nbformat.read(default_notebook(), as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell("import time\n\ntime.sleep(600)  # waits forever"))
+    hanging = tmp_path / "20_batch_trial.ipynb"
+    nbformat.write(nb, hanging)
+    runs = tmp_path / "runs"
+    code = cli.main(["batch", str(small.delivery), str(tmp_path / "out"), "--profile",
+                     "ps315-basic", "--store", str(tmp_path / "state.sqlite"), "--runs",
+                     str(runs), "-p", "lookup", str(small.subjects_csv), "--notebook",
+                     str(hanging), "--cell-timeout", "5"])
+    assert code == 1
+    err = capsys.readouterr().err
+    # counted in the executed notebook, after the cell papermill adds with the parameters
+    position = sum(c.cell_type == "code" for c in nb.cells[:5]) + 1
+    assert f"code cell {position} of " in err and "executed notebook" in err and "'import time'" in err
+    assert "ran longer than 5 s and was stopped" in err and "--cell-timeout" in err
+    [run_dir] = list(runs.glob("*/*"))
+    assert (run_dir / "20_batch_trial.html").exists()  # the record of how far it got

@@ -33,7 +33,8 @@ def execute(notebook: str | Path, folder: Path, **parameters) -> nbformat.Notebo
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / Path(source).name
     papermill.execute_notebook(str(source), str(target), parameters=parameters,
-                               kernel_name="python3", cwd=str(folder), progress_bar=False)
+                               kernel_name="python3", cwd=str(folder), progress_bar=False,
+                               execution_timeout=600)  # a hung cell fails, naming itself
     return nbformat.read(target, as_version=4)
 
 

@@ -111,10 +111,14 @@ def linkage_identities(store: Store, trial: str) -> set[str]:
     return {s for s in found if len(s) >= 3}
 
 
+#: How long one cell of an unattended run may take before it is stopped (seconds).
+CELL_TIMEOUT = 3600
+
+
 def run_notebook(src: str | os.PathLike, out: str | os.PathLike, profile: str, *,
                  store: str | None = None, values: dict[str, Any] | None = None,
                  runs: str | os.PathLike = "runs", notebook: str | os.PathLike | None = None,
-                 progress: bool = True) -> NotebookRun:
+                 progress: bool = True, cell_timeout: int | None = CELL_TIMEOUT) -> NotebookRun:
     """Execute the batch notebook into ``<runs>/<trial>/<UTC time>_<id>/`` and convert it.
 
     Parameters
@@ -129,8 +133,12 @@ def run_notebook(src: str | os.PathLike, out: str | os.PathLike, profile: str, *
         The notebook to run (default: :func:`default_notebook`).
     progress
         Show papermill's progress over the cells.
+    cell_timeout
+        Seconds one cell may run before it is stopped and the run fails, saying which
+        cell (None: no limit); an unattended run never hangs silently.
     """
     import papermill
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -148,9 +156,12 @@ def run_notebook(src: str | os.PathLike, out: str | os.PathLike, profile: str, *
     error = ""
     try:
         papermill.execute_notebook(str(notebook), str(executed), parameters=parameters,
-                                   progress_bar=progress, cwd=os.getcwd())
+                                   progress_bar=progress, cwd=os.getcwd(),
+                                   execution_timeout=cell_timeout)
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
+    except CellTimeoutError:
+        error = _timed_out(executed, cell_timeout)
     finally:
         if executed.exists():
             _write_html(executed)
@@ -163,6 +174,20 @@ def run_notebook(src: str | os.PathLike, out: str | os.PathLike, profile: str, *
         status = "failed"
         message = message or "the notebook's kernel stopped before the run finished"
     return NotebookRun(run_dir, status, message, manifest.get("totals", {}))
+
+
+def _timed_out(executed: Path, seconds: int | None) -> str:
+    """The message of a run stopped in a cell that ran too long, naming the cell."""
+    import nbformat
+
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    for n, cell in enumerate(cells, start=1):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            return (f"code cell {n} of {len(cells)} of the executed notebook "
+                    f"({first.strip()[:60]!r}) ran longer than {seconds} s and was stopped: it hangs or needs more time; run it again "
+                    "with a longer --cell-timeout if it was working")
+    return f"a cell ran longer than {seconds} s and was stopped"
 
 
 def _write_html(executed: Path) -> None:
