@@ -101,6 +101,10 @@ class PushPanel(View):
                  self.pause_button: "wb-pause", self.cancel_button: "wb-cancel",
                  self.retry_button: "wb-retry", self.status: "wb-push-status",
                  self.results: "wb-push-results", self.studies_bar: "wb-studies-bar"})
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the output folder and the approvals again (after a run or a sign-off)."""
         self.table = self._pending()
         self._show_table()
         self.status.value = note(f"{len(self.table)} study folder(s) in {self.out}; ready.")

@@ -1,0 +1,198 @@
+"""CurationApp: one widget from a folder to a confirmed push.
+
+Its steps, in order: browse and select, lookup, de-identify and verify, review,
+approve, push. With the source, profile, lookup and reviewer given, a delivery
+that needs no attention takes three actions: De-identify, Approve, Push. Each
+step says what to do next and refuses what does not make sense yet: nothing is
+approved before it was de-identified, nothing is pushed before a person approved it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import ipywidgets as w
+import pandas as pd
+
+from ..approval import APPROVED, WAITING, sign, study_states
+from ..catalog import scan
+from ..deid.run import deidentify_delivery
+from ..errors import WorkbenchError
+from ..profile import Profile, load_profile
+from ..store import Store
+from .base import View, classes, note
+from .browser import StudyBrowser
+from .push_panel import PushPanel
+from .tags import TagDiffView
+
+
+class CurationApp(View):
+    """Browse and select, lookup, de-identify and verify, review, approve, push.
+
+    Parameters
+    ----------
+    source
+        The delivery folder (read only).
+    profile
+        The trial's profile (name, path or loaded).
+    store
+        The site's state database (a :class:`~workbench.store.Store` or its path).
+    out
+        The output folder (new, or one this app or ``workbench deid`` wrote before).
+    lookup, site, reviewer
+        The lookup table, the site ID and who approves, as the notebook's parameters.
+    destination, project
+        The XNAT URL and project (default: the profile's ``trial:``); further keyword
+        arguments go to the push (:class:`~workbench.widgets.PushPanel`).
+
+    Attributes
+    ----------
+    browser (StudyBrowser), lookup (Text), deid_button (Button), review (VBox: the tag
+    diff of a released instance), reviewer (Text), approve_note (Text), approve_button
+    (Button), push (PushPanel), states (HTML: each study's state), next_step (HTML: what
+    to do next), report (the last de-identification Report, or None).
+    """
+
+    def __init__(self, source: str | os.PathLike, *, profile: Profile | str,
+                 store: Store | str | os.PathLike, out: str | os.PathLike,
+                 lookup: str = "", site: str = "", reviewer: str = "",
+                 destination: str | None = None, project: str | None = None, **push_options):
+        self.source = Path(source)
+        self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.out = Path(out).resolve()
+        self.site = site
+        self.report = None
+        instances, _ = scan(self.source)
+        self.instances = instances
+        self.browser = StudyBrowser(instances, self.profile)
+        self.lookup = w.Text(value=lookup, description="lookup", placeholder="subjects.csv",
+                             layout=w.Layout(width="520px"))
+        self.deid_button = w.Button(description="De-identify", button_style="primary",
+                                    icon="user-secret")
+        self.review = w.VBox()
+        self.reviewer = w.Text(value=reviewer, description="reviewer", placeholder="your name")
+        self.approve_note = w.Text(description="note", placeholder="what you looked at",
+                                   layout=w.Layout(width="520px"))
+        self.approve_button = w.Button(description="Approve", button_style="success",
+                                       icon="check")
+        self.push = PushPanel(self.out, self.profile, self.store, url=destination,
+                              project=project, **push_options)
+        self.states = w.HTML()
+        self.next_step = w.HTML()
+        self.deid_button.on_click(lambda _: self.deidentify())
+        self.approve_button.on_click(lambda _: self.approve())
+        self.widget = w.VBox([
+            w.HTML("<h3>1. Browse and select</h3>"), self.browser.widget,
+            w.HTML("<h3>2. Lookup</h3>"), self.lookup,
+            w.HTML("<h3>3. De-identify and verify</h3>"), self.deid_button,
+            w.HTML("<h3>4. Review</h3>"), self.review,
+            w.HTML("<h3>5. Approve</h3>"), w.HBox([self.reviewer, self.approve_note]),
+            self.approve_button,
+            w.HTML("<h3>6. Push</h3>"), self.push.widget,
+            self.states, self.next_step])
+        classes({self.widget: "wb-curation-app", self.deid_button: "wb-deidentify",
+                 self.approve_button: "wb-approve", self.states: "wb-study-states",
+                 self.next_step: "wb-next-step"})
+        self._update()
+
+    # -- steps ---------------------------------------------------------------------------
+    def deidentify(self) -> None:
+        """De-identify and verify the selected series (a refusal is shown, not raised)."""
+        chosen = set(self.browser.selected)
+        if not chosen:
+            self._say("Tick at least one series in step 1, then press De-identify.", "warning")
+            return
+        self._say("De-identifying and verifying ...")
+        try:
+            self.report = deidentify_delivery(
+                self.source, self.out, self.profile, store=self.store,
+                lookup=self.lookup.value.strip() or None, site=self.site or None, resume=True,
+                headers=[i for i in self.instances if i.series_uid in chosen], progress=False)
+        except WorkbenchError as exc:
+            self._say(f"Not de-identified: {exc}", "error")
+            return
+        self._show_review()
+        self.push.refresh()
+        self._update()
+
+    def approve(self) -> None:
+        """Approve every study waiting, as the reviewer (a refusal is shown, not raised)."""
+        waiting = [s.folder for s in self._states() if s.state == WAITING]
+        if not waiting:
+            self._say("Nothing waits for approval: de-identify first (step 3).", "warning")
+            return
+        if not self.reviewer.value.strip():
+            self._say("Not approved: name yourself in the reviewer field, then press Approve.",
+                      "warning")
+            return
+        try:
+            sign(self.store, self.profile.trial_key, self.out, waiting, APPROVED,
+                 self.reviewer.value, self.approve_note.value)
+        except WorkbenchError as exc:
+            self._say(f"Not approved: {exc}", "error")
+            return
+        self.push.refresh()
+        self._update()
+
+    # -- what the app shows ----------------------------------------------------------------
+    def _states(self):
+        if not self.out.is_dir():
+            return []
+        return study_states(self.store, self.profile.trial_key, self.out)
+
+    def _show_review(self) -> None:
+        done = [o for o in self.report.outcomes if o.state in ("written", "unchanged")]
+        if not done:
+            self.review.children = [w.HTML(note("Nothing was released to review.", "warning"))]
+            return
+        first = done[0]
+        self.review.children = [
+            w.HTML(note(f"The tag diff of one released file ({first.output}); every attribute "
+                        "before and after, and the rule that decided it.")),
+            TagDiffView(first.source, self.out / first.output, self.profile).widget]
+
+    def _update(self) -> None:
+        states = self._states()
+        approved = [s for s in states if s.state == APPROVED]
+        self.approve_button.disabled = not any(s.state == WAITING for s in states)
+        self.push.push_button.disabled = not approved
+        self.states.value = self._table(states)
+        if not states:
+            self._say("Check the ticks and the lookup, then press De-identify (step 3).")
+        elif any(s.state == WAITING for s in states):
+            self._say("Review the studies (step 4), then name yourself and press Approve "
+                      "(step 5); only approved studies can be pushed.")
+        elif approved:
+            self._say("Press push (step 6): the approved studies go, confirmed file by file.")
+        else:
+            self._say("Every study is pushed, rejected or held; see the states above.")
+
+    @staticmethod
+    def _table(states) -> str:
+        if not states:
+            return ""
+        rows = pd.DataFrame([{"study": s.folder, "pseudonym": s.subject_id, "state": s.state,
+                              "by": s.by, "when": s.at, "files": s.files,
+                              "quarantined": s.quarantined, "reason": s.note or s.reason}
+                             for s in states])
+        return "<h4>Studies</h4>" + rows.to_html(index=False, escape=True)
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.next_step.value = note(text, kind)
+
+    def static_html(self) -> str:
+        """The selection, the studies' states and what comes next, for an executed notebook
+        (no patient names, IDs, dates or original UIDs: the record may be shared)."""
+        catalog = self.browser.catalog
+        chosen = catalog[catalog["series_uid"].isin(set(self.browser.selected))].copy()
+        chosen["study"] = pd.factorize(chosen["study_uid"])[0] + 1
+        columns = ["study", "series_number", "modality", "description", "instances"]
+        return ("<h3>Curation</h3>"
+                f"<p>profile {html.escape(self.profile.name)}; output "
+                f"{html.escape(str(self.out))}</p>"
+                f"<h4>Selected series ({len(chosen)} of {len(catalog)})</h4>"
+                + chosen[columns].to_html(index=False, escape=True)
+                + self.states.value + self.next_step.value)
