@@ -202,6 +202,20 @@ def cmd_sign(args) -> int:
     return 0
 
 
+def cmd_lookup_template(args) -> int:
+    from .catalog import scan
+    from .lookup import lookup_columns, write_template
+    from .profile import load_profile
+
+    profile = load_profile(args.profile)
+    n = write_template(args.output, scan(args.src)[0], profile)
+    fill = ", ".join(lookup_columns(profile)[1:])
+    print(f"wrote {n} row(s) to {args.output}; it identifies patients: keep it at the site. "
+          f"Fill in {fill}, then pass it as --lookup (info_ columns are ignored).",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_keys(args) -> int:
     store = _store(args)
     if args.output and args.output != "-":
@@ -350,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--profile", help="the trial's profile (default: as the store says)")
         s.add_argument("--store", help=store_help)
         s.set_defaults(fn=cmd_sign, verdict=verdict)
+
+    s = sub.add_parser("lookup-template", help="write a lookup table to fill in with the "
+                       "trial's IDs, one row per patient (or accession)")
+    s.add_argument("src")
+    s.add_argument("--profile", required=True)
+    s.add_argument("-o", "--output", required=True, help="CSV file to write (not overwritten)")
+    s.set_defaults(fn=cmd_lookup_template)
 
     s = sub.add_parser("keys", help="the linkage key")
     s.add_argument("action", choices=["export"])

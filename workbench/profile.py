@@ -66,7 +66,7 @@ OVERRIDES = {
     "keep": "K", "remove": "X", "empty": "Z", "dummy": "D", "clean": "C",
     "hash_uid": "U", "shift_date": "S",
 }
-SUBJECT_SOURCES = {"lookup", "hash", "sequence"}
+SUBJECT_SOURCES = {"lookup", "hash", "sequence", "manual"}
 LOOKUP_KEYS = {"PatientID", "AccessionNumber"}
 
 
@@ -426,6 +426,19 @@ def _check_subject_rule(path: Path, rule: dict) -> None:
         if rule.get("key") not in LOOKUP_KEYS or not rule.get("column"):
             raise ProfileError(f"{path}: a lookup subject_id needs key ({' or '.join(LOOKUP_KEYS)})"
                                " and column (the CSV column holding the pseudonym).")
+    if src == "manual" and rule.get("key", "PatientID") not in LOOKUP_KEYS:
+        raise ProfileError(f"{path}: a manual subject_id is keyed on "
+                           f"{' or '.join(sorted(LOOKUP_KEYS))}, not {rule.get('key')!r}.")
+    if "pattern" in rule:
+        pattern = rule["pattern"]
+        if not isinstance(pattern, str) or not pattern:
+            raise ProfileError(f"{path}: subject_id.pattern must be a regular expression in "
+                               f"quotes, e.g. \"^LTP2-[0-9]{{4}}$\"; got {pattern!r}.")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ProfileError(f"{path}: subject_id.pattern {pattern!r} is not a valid regular "
+                               f"expression ({exc}).") from None
 
 
 def parse_tag(text: str) -> int:

@@ -57,6 +57,14 @@ CREATE TRIGGER IF NOT EXISTS sign_offs_no_update BEFORE UPDATE ON sign_offs
     BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only: sign off again instead'); END;
 CREATE TRIGGER IF NOT EXISTS sign_offs_no_delete BEFORE DELETE ON sign_offs
     BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only: sign off again instead'); END;
+CREATE TABLE IF NOT EXISTS scan_flags (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT NOT NULL,
+    study TEXT NOT NULL, series TEXT NOT NULL, flag TEXT NOT NULL, reviewer TEXT NOT NULL,
+    note TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS scan_flags_no_update BEFORE UPDATE ON scan_flags
+    BEGIN SELECT RAISE(ABORT, 'flags are append-only: flag the scan again instead'); END;
+CREATE TRIGGER IF NOT EXISTS scan_flags_no_delete BEFORE DELETE ON scan_flags
+    BEGIN SELECT RAISE(ABORT, 'flags are append-only: flag the scan again instead'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -66,6 +74,10 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 
 VERDICTS = ("approved", "rejected")
 """What a reviewer may say about a de-identified study in :meth:`Store.sign_off`."""
+
+QUALITY = ("usable", "questionable", "unusable")
+"""What a reviewer may say about one scan (series) in :meth:`Store.flag_scan`; XNAT's
+scan quality values."""
 
 
 def default_path() -> Path:
@@ -159,6 +171,42 @@ class Store:
                 "INSERT OR IGNORE INTO subjects VALUES (?,?,?,?,?,?,?,?)",
                 [(trial, key_field, k, pid, name, sid, method, _now()) for k, pid, name, sid in rows])
 
+    def subject_links(self, trial: str, key_field: str) -> dict[str, tuple[str, str]]:
+        """Key value -> (subject ID, method) of the trial's links."""
+        rows = self.db.execute("SELECT key_value, subject_id, method FROM subjects WHERE "
+                               "trial=? AND key_field=?", (trial, key_field))
+        return {k: (sid, method) for k, sid, method in rows.fetchall()}
+
+    def set_manual_subjects(self, trial: str, key_field: str,
+                            rows: Iterable[tuple[str, str, str, str]],
+                            shared_ids: bool = False) -> int:
+        """Record or correct (key_value, patient_id, patient_name, subject_id) links entered
+        by hand (method ``manual``); returns how many changed. A manual link takes the new
+        ID; a link a lookup, hash or sequence made is kept (refused if the ID differs), and
+        an ID another key holds is refused unless ``shared_ids``."""
+        rows = list(rows)
+        held = self.subject_links(trial, key_field)
+        owners = {sid: k for k, (sid, _) in held.items()}
+        changed = []
+        for k, pid, name, sid in rows:
+            old = held.get(k)
+            if old and old[0] == sid:
+                continue
+            if old and old[1] != "manual":
+                raise StoreError(f"{key_field} {k!r} is already linked to {old[0]!r} (by "
+                                 f"{old[1]}); that link is kept, so {sid!r} was not saved.")
+            if not shared_ids and owners.get(sid, k) != k:
+                raise StoreError(f"subject ID {sid!r} is already {key_field} "
+                                 f"{owners[sid]!r}'s; give {key_field} {k!r} its own ID.")
+            owners[sid] = k
+            changed.append((trial, key_field, k, pid, name, sid, "manual", _now()))
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO subjects VALUES (?,?,?,?,?,?,?,?)",
+                                changed)
+        if changed:
+            self.audit(trial, "subject-ids-entered", {"links": len(changed)})
+        return len(changed)
+
     def date_offsets(self, trial: str) -> dict[str, int]:
         rows = self.db.execute("SELECT patient_id, offset_days FROM date_offsets WHERE trial=?",
                                (trial,))
@@ -195,6 +243,15 @@ class Store:
         cur = self.db.execute("SELECT * FROM outputs WHERE trial=?", (trial,))
         names = [d[0] for d in cur.description]
         return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
+
+    def withdraw_outputs(self, trial: str, paths: Iterable[str], detail: dict) -> None:
+        """Remove withdrawn files from the verified outputs and record a ``withdrawn``
+        audit event (``detail``: the series and its file count), in one transaction."""
+        with self.db:
+            self.db.executemany("DELETE FROM outputs WHERE trial=? AND path=?",
+                                [(trial, str(p)) for p in paths])
+            self.db.execute("INSERT INTO audit (at, trial, event, detail) VALUES (?,?,?,?)",
+                            (_now(), trial, "withdrawn", json.dumps(detail, sort_keys=True)))
 
     # -- what each output folder was made with ----------------------------------------
     def output_settings(self, out: str) -> dict | None:
@@ -331,6 +388,40 @@ class Store:
         cur = self.db.execute(sql + " ORDER BY s.seq", args)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    # -- QC flags of scans -----------------------------------------------------------
+    def flag_scan(self, trial: str, study: str, series: str, flag: str, reviewer: str,
+                  note: str = "") -> dict:
+        """Record a reviewer's QC flag on one series of an output (and in the audit log).
+
+        ``study`` is the study folder under OUT (``SUBJECT/STUDY``), ``series`` its series
+        folder; ``flag`` one of :data:`QUALITY`. Flags are append-only: the latest counts.
+        Images are flagged, never edited; the push writes the flag to the XNAT scan's
+        quality field.
+        """
+        if flag not in QUALITY:
+            raise StoreError(f"flag {flag!r} is not one of {', '.join(QUALITY)}.")
+        reviewer = (reviewer or "").strip()
+        if not reviewer:
+            raise StoreError("a QC flag needs the reviewer's name; fill in who reviewed.")
+        record = {"at": _now(), "trial": trial, "study": study, "series": series, "flag": flag,
+                  "reviewer": reviewer, "note": note or ""}
+        with self.db:
+            self.db.execute("INSERT INTO scan_flags (at, trial, study, series, flag, reviewer, "
+                            "note) VALUES (:at, :trial, :study, :series, :flag, :reviewer, "
+                            ":note)", record)
+        self.audit(trial, "scan-flag", {k: record[k] for k in
+                                        ("study", "series", "flag", "reviewer", "note")})
+        return record
+
+    def scan_flags(self, trial: str, study: str | None = None) -> dict[tuple[str, str], dict]:
+        """The latest flag of each flagged series, by (study, series)."""
+        sql, args = "SELECT * FROM scan_flags WHERE trial=?", (trial,)
+        if study is not None:
+            sql, args = sql + " AND study=?", (trial, study)
+        cur = self.db.execute(sql + " ORDER BY seq", args)
+        names = [d[0] for d in cur.description]
+        return {(r["study"], r["series"]): r for r in (dict(zip(names, row)) for row in cur)}
 
     def audit(self, trial: str | None, event: str, detail: dict) -> None:
         with self.db:

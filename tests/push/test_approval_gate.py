@@ -114,3 +114,34 @@ def test_an_approval_holds_only_while_the_outputs_are_unchanged(planted, tmp_pat
     _, shown, _ = cli(capsys, "status", out, "--store", store)
     assert shown.count("approved") == 1 and "waiting for approval" in shown
     assert "changed after the approval" in shown
+
+
+def test_qc_flags_reach_the_xnat_scans_quality_field(planted, xnat_server, tmp_path):
+    from workbench.push import push_studies
+    from workbench.widgets.qc import QCFlags
+
+    from .conftest import connect
+
+    output = deidentify(planted, tmp_path / "site")
+    flags = QCFlags(output.store, TRIAL, output.out)
+    flags.save_button.click()
+    assert "choose a quality" in flags.message.value
+    (study, series), box = next((k, b) for k, b in flags.choices.items()
+                                if k[1].startswith("CT"))
+    box.value = "unusable"
+    flags.save_button.click()  # no reviewer yet
+    assert "Not saved" in flags.message.value
+    flags.reviewer.value = "Dr Q. Checker"
+    flags.notes[(study, series)].value = "motion"
+    flags.save_button.click()
+    assert list(flags.table["flag"]) == ["unusable"]
+    result = push_studies(output.out, PROFILE, store=output.store, url=xnat_server.url,
+                          progress=False, receipts=tmp_path / "receipts")
+    assert {o.status for o in result.outcomes} == {"uploaded"}
+    number = series.split("_")[-1]
+    with connect(xnat_server) as session:
+        pushed = next(o for o in result.outcomes if o.study == study)
+        experiment = session.projects[pushed.project].experiments[pushed.session_label]
+        quality = {s.id: s.quality for s in experiment.scans.values()}
+    assert quality[number] == "unusable"
+    assert {q for n, q in quality.items() if n != number} <= {"usable", None, ""}

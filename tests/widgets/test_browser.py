@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from workbench.catalog import Instance
+from workbench.errors import WorkbenchError
 from workbench.widgets import StudyBrowser
 
 from .conftest import Curated
@@ -10,11 +13,13 @@ from .conftest import Curated
 
 def test_default_selection_is_what_the_profile_takes(curated: Curated):
     browser = StudyBrowser(curated.instances, curated.profile, page_size=10)
-    taken = {i.series_uid for i in curated.instances
-             if i.path not in {s.path for s in curated.report.skipped}}
-    assert set(browser.selected) == taken
+    reviewed = {o.source for o in curated.report.quarantined if o.kind == "needs pixel review"}
+    left_out = {s.path for s in curated.report.skipped} | reviewed
+    taken = {i.series_uid for i in curated.instances if i.path not in left_out}
+    assert reviewed and set(browser.selected) == taken
     unchecked = [box.description for uid, box in browser.checkboxes.items() if not box.value]
-    assert unchecked and not any(d.startswith(("CT ", "PT ")) for d in unchecked)
+    assert unchecked and not any(d.startswith(("CT ", "PT ")) for d in unchecked
+                                 if "screen capture" not in d)
     assert all(box.value == (uid in taken) for uid, box in browser.checkboxes.items())
     assert f"<b>{len(taken)}</b> of {len(browser.catalog)} series selected" in \
         browser.summary.value
@@ -43,19 +48,25 @@ def test_filters_select_buttons_and_checkboxes(curated: Curated):
     browser.modality.value = browser.modality.options
     browser.sop_class.value = ("Encapsulated PDF Storage",)
     assert [b.description.split()[0] for b in browser.checkboxes.values()] == ["DOC"] * 2
+    assert all(b.disabled for b in browser.checkboxes.values())  # the profile leaves them out
     browser.select_all_button.click()
-    pdfs = set(browser.checkboxes)
-    assert pdfs <= set(browser.selected)
+    assert not set(browser.checkboxes) & set(browser.selected)
+    browser.sop_class.value = ("Secondary Capture Image Storage",)
+    captures = set(browser.checkboxes)
+    assert len(captures) == 2 and not captures & set(browser.selected)
+    assert not any(b.disabled for b in browser.checkboxes.values())
+    browser.select_all_button.click()
+    assert captures <= set(browser.selected)
     browser.sop_class.value = browser.sop_class.options
-    box = next(b for uid, b in browser.checkboxes.items() if uid in pdfs)
+    box = next(b for uid, b in browser.checkboxes.items() if uid in captures)
     assert box.value
     box.value = False
-    assert len(pdfs & set(browser.selected)) == 1
+    assert len(captures & set(browser.selected)) == 1
     files = browser.selected_files()
     assert len(files) == browser.selection["files"].sum()
     browser.default_button.click()
-    assert not pdfs & set(browser.selected)
-    assert not next(b for uid, b in browser.checkboxes.items() if uid in pdfs).value
+    assert not captures & set(browser.selected)
+    assert not next(b for uid, b in browser.checkboxes.items() if uid in captures).value
 
 
 def test_pages_hold_a_few_studies(curated: Curated):
@@ -85,3 +96,44 @@ def test_large_catalog_builds_only_the_page():
     assert len(browser.selected) == 500  # no profile: everything
     browser.modality.value = ("PT",)
     assert len(browser.checkboxes) == 10 and browser.page.max == 10
+
+
+def _reason_of(browser: StudyBrowser, uid: str) -> str:
+    """The reason text shown beside a series' checkbox on the current page ("" for none)."""
+    for row in browser.studies.children:
+        if hasattr(row, "children") and browser.checkboxes[uid] in row.children:
+            return "".join(c.value for c in row.children if c is not browser.checkboxes[uid])
+    return ""
+
+
+def test_a_series_the_profile_leaves_out_shows_why_and_cannot_be_ticked(curated: Curated):
+    browser = StudyBrowser(curated.instances, curated.profile)
+    catalog = browser.catalog.set_index("series_uid")
+    pdf = next(u for u in browser.checkboxes if catalog.at[u, "modality"] == "DOC")
+    box = browser.checkboxes[pdf]
+    assert box.disabled and not box.value
+    assert "not in the profile's selection" in _reason_of(browser, pdf)
+    assert catalog.at[pdf, "reason"] in _reason_of(browser, pdf)
+    with pytest.raises(WorkbenchError, match="select: rules leave out"):
+        browser.select([pdf])
+    assert pdf not in browser.selected
+    browser.select([pdf], False)  # deselecting is always allowed
+
+
+def test_a_screen_capture_starts_unticked_with_its_reason(curated: Curated):
+    browser = StudyBrowser(curated.instances, curated.profile)
+    catalog = browser.catalog.set_index("series_uid")
+    capture = next(u for u in browser.checkboxes
+                   if catalog.at[u, "description"].endswith("screen capture"))
+    box = browser.checkboxes[capture]
+    assert not box.value and not box.disabled
+    assert catalog.at[capture, "reason"] == "" and catalog.at[capture, "review"]
+    assert "needs pixel review" in _reason_of(browser, capture)
+    box.value = True  # ticked deliberately: it goes to the quarantine for review
+    assert capture in browser.selected
+    browser.modality.value = ("CT",)  # the page is built again
+    browser.modality.value = browser.modality.options
+    assert browser.checkboxes[capture].value
+    assert "needs pixel review" in _reason_of(browser, capture)  # the reason stays
+    ct = next(u for u in browser.checkboxes if catalog.at[u, "modality"] == "CT")
+    assert _reason_of(browser, ct) == "" and browser.checkboxes[ct].value

@@ -39,7 +39,7 @@ class Outcome:
     """What happened to one file.
 
     ``digest`` is the SHA-256 of the output the verifier passed; ``kind`` says what held
-    a quarantined file: unreadable, no PatientID, conflict, no lookup entry,
+    a quarantined file: unreadable, no PatientID, conflict, no subject ID,
     de-identification failed, verification failed, needs pixel review, output exists,
     internal error or worker failed.
     """

@@ -1,4 +1,5 @@
-"""Trial pseudonyms: from a lookup table, a keyed hash, or a per-site sequence."""
+"""Trial pseudonyms: from a lookup table, a keyed hash, a per-site sequence, or entered by
+hand (the store's manual links)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,25 @@ import io
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import WorkbenchError
 from ..profile import Profile
 from ..store import Store
 from .engine import render
+
+#: Lookup columns starting with this are notes for the person filling the table in
+#: (e.g. ``info_patient_name`` in a template): read past, never used by the pipeline.
+INFO_PREFIX = "info_"
+
+
+def pattern_problem(profile: Profile, subject_id: str) -> str | None:
+    """Why ``subject_id`` breaks the profile's ``subject_id.pattern``, else None."""
+    pattern = profile.subject_id.get("pattern")
+    if not pattern or re.fullmatch(pattern, subject_id):
+        return None
+    return f"subject ID {subject_id!r} does not match the trial's pattern {pattern!r}"
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,7 @@ class Lookup:
     rows: dict[str, dict[str, str]]
     source: str = ""
     blank_rows: tuple[int, ...] = ()  # CSV row numbers (header = 1) without a key: ignored
+    lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> CSV row number
 
     def warning(self) -> str | None:
         """A one-line warning naming the rows that were ignored for a blank key, else None."""
@@ -46,7 +60,8 @@ class Lookup:
                  shared_ids: bool = False) -> "Lookup":
         """Read a UTF-8 lookup (with or without a BOM). Rows with a blank key are ignored
         and listed in ``blank_rows`` (see :meth:`warning`); a key given twice, or two keys
-        sharing one ``column`` value (unless ``shared_ids``), is refused with the rows named."""
+        sharing one ``column`` value (unless ``shared_ids``), is refused with the rows named.
+        Columns named ``info_...`` are notes for people and are left out of the rows."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -78,7 +93,8 @@ class Lookup:
             if k in rows:
                 raise WorkbenchError(f"lookup table {path} gives {key} {k!r} twice (rows "
                                      f"{lines[k]} and {line}); keep one row per {key}.")
-            rows[k], lines[k] = {c: (v or "").strip() for c, v in r.items() if c}, line
+            rows[k], lines[k] = {c: (v or "").strip() for c, v in r.items()
+                                 if c and not c.startswith(INFO_PREFIX)}, line
             sid = rows[k].get(column or "", "")
             if sid and not shared_ids:
                 if sid in owners and owners[sid][0] != k:
@@ -88,7 +104,7 @@ class Lookup:
                         f"{line}) to one {column} {sid!r}; give each patient their own ID, or "
                         "set shared_ids: true in the profile's subject_id if they are one subject.")
                 owners[sid] = (k, line)
-        return cls(key, rows, str(path), tuple(blank))
+        return cls(key, rows, str(path), tuple(blank), lines)
 
 
 def _keyed(secret: bytes, purpose: str, value: str) -> bytes:
@@ -102,7 +118,9 @@ def assign(profile: Profile, store: Store, secret: bytes, keys: dict[str, tuple[
     Returns (key -> pseudonym, key -> reason it has none). Existing links in
     the store are reused; new ones are numbered by the coordinator in an
     order derived from the keyed hash, so file order and worker count never
-    change them.
+    change them. ``manual`` profiles take the links entered by hand (see
+    :meth:`Store.set_manual_subjects`). An ID that breaks the profile's
+    ``subject_id.pattern`` is refused: that key gets a reason instead.
     """
     rule = profile.subject_id
     method = rule.get("from", "hash")
@@ -132,6 +150,15 @@ def assign(profile: Profile, store: Store, secret: bytes, keys: dict[str, tuple[
             sid = known.get(k) or prefix + _keyed(secret, "subject", k).hex()[:length].upper()
             found[k] = sid
             new.append((k, pid, name, sid))
+    elif method == "manual":
+        for k in keys:
+            if k in known:
+                found[k] = known[k]
+            else:
+                missing[k] = (f"no trial subject ID entered for {_named(key_field, k, keys)}: "
+                              "enter it in the SubjectIDs table (workbench.widgets.SubjectIDs) "
+                              "and save, or give the trial's IDs in a lookup table (profile "
+                              "subject_id from: lookup), then re-run with --resume")
     else:  # sequence
         prefix = render(str(rule.get("prefix", "{site_id}-")), values)
         digits = int(rule.get("digits", 4))
@@ -146,5 +173,24 @@ def assign(profile: Profile, store: Store, secret: bytes, keys: dict[str, tuple[
             found[k] = f"{prefix}{nxt:0{digits}d}"
             nxt += 1
             new.append((k, pid, name, found[k]))
-    store.add_pseudonyms(trial, key_field, method, [r for r in new if r[0] not in known])
+    if rule.get("pattern"):
+        for k in [k for k in found if pattern_problem(profile, found[k])]:
+            if method == "lookup" and k in lookup.rows:
+                where = f"lookup table {lookup.source} row {lookup.lines.get(k, '?')}"
+                fix = "correct it in the lookup table"
+            elif method == "manual":
+                where, fix = "entered by hand", "correct it in the SubjectIDs table and save"
+            else:
+                where, fix = f"made by {method}", "fix the profile's subject_id rule"
+            missing[k] = (f"{_named(key_field, k, keys)}: {pattern_problem(profile, found.pop(k))}"
+                          f" ({where}); {fix}, then re-run with --resume")
+    store.add_pseudonyms(trial, key_field, method,
+                         [r for r in new if r[0] not in known and r[0] in found])
     return found, missing
+
+
+def _named(key_field: str, key: str, keys: dict[str, tuple[str, str]]) -> str:
+    """``PatientID 'P1'``, or ``AccessionNumber 'A1' (PatientID 'P1')``."""
+    pid = keys.get(key, ("", ""))[0]
+    also = f" (PatientID {pid!r})" if key_field != "PatientID" and pid else ""
+    return f"{key_field} {key!r}{also}"

@@ -411,7 +411,7 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
                         "WHERE planned ORDER BY n")
                     if (accession if by_accession else pid) in missing]
         files.set_planned((n for n, *_ in unlinked), False)
-        held += [Outcome(path, uid, "quarantined", None, why, kind="no lookup entry")
+        held += [Outcome(path, uid, "quarantined", None, why, kind="no subject ID")
                  for _, path, uid, why in unlinked]
     for outcome in held:
         record(outcome)

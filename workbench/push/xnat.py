@@ -535,12 +535,30 @@ class XnatPusher:
             if not check.complete:
                 raise _Retry(f"confirmation failed after the upload: {check.problem}")
         self._share(session, existing, target)
+        self._write_flags(session, existing, job, check)
         outcome.status = UPLOADED if job.sent else PRESENT
         outcome.confirmed_by = check.method
         outcome.session_uri = (f"/data/projects/{target.project}/subjects/{target.subject}"
                                f"/experiments/{target.session}")
         outcome.file_records = [{"sop_uid": f.sop_uid, "md5": f.md5, "uri": check.uris[f.sop_uid]}
                                 for f in study.files]
+
+    def _write_flags(self, session: XNATSession, experiment: XNATBaseObject, job: _Job,
+                     check: _Check) -> None:
+        """Write the reviewers' QC flags of the study's series to their scans' quality field
+        (images are flagged in XNAT, never edited)."""
+        study = job.study
+        flags = self.store.scan_flags(self.profile.trial_key, study.name)
+        if not flags:
+            return
+        for (_, series), row in sorted(flags.items()):
+            one = next((f for f in study.files if f.name.split("/")[0] == series), None)
+            scan = _SCAN_OF.search(check.uris.get(one.sop_uid, "")) if one else None
+            if scan is None:
+                continue
+            with _translate(f"writing the QC flag of scan {scan[1]}", job.target.project):
+                session.put(f"/data/experiments/{experiment.id}/scans/{scan[1]}",
+                            query={"xnat:imageScanData/quality": row["flag"]})
 
     def _holdings(self, session: XNATSession, job: _Job) -> XNATBaseObject | None:
         """The archived session with the target's label (or None), after clearing leftovers.

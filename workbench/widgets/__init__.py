@@ -10,15 +10,32 @@ in the display bundle), so an executed notebook read without a kernel shows it.
 
 Public API (stable)
 -------------------
+``CurationApp(source, *, profile, store, out, lookup="", site="", reviewer="",
+destination=None, project=None, **push_options)``
+    One widget over the steps: browse and select, lookup, de-identify and verify,
+    review, approve, push; three actions (``deid_button``, ``approve_button``,
+    ``push.push_button``) from a folder to a confirmed push. Attributes: ``browser``
+    (StudyBrowser), ``lookup`` (Text), ``review`` (VBox), ``reviewer`` and
+    ``approve_note`` (Text), ``push`` (PushPanel), ``states`` and ``next_step`` (HTML),
+    ``report``, ``deidentify()``, ``approve()``.
+``QCFlags(store, trial, out, reviewer="")``
+    A quality (usable, questionable, unusable; none preselected) and a note per series
+    of an output, saved to the store and written to the XNAT scans after the push.
+    Attributes: ``choices`` and ``notes`` ((study, series) -> widget), ``reviewer``,
+    ``save_button``, ``message``, ``table``, ``save()``.
 ``StudyBrowser(instances, profile=None, *, page_size=10)``
     ``StudyBrowser.from_folder(src, profile=None, **options)``.
-    Attributes: ``catalog`` (DataFrame, one row per series, ``reason`` column),
+    Attributes: ``catalog`` (DataFrame, one row per series, ``reason`` column: left out
+    by the profile, checkbox disabled; ``review`` column: needs pixel review, starts
+    unticked),
     ``modality`` / ``sop_class`` (SelectMultiple filters), ``page`` (BoundedIntText),
     ``prev_button`` / ``next_button``, ``select_all_button`` / ``select_none_button``
     (act on the series shown), ``default_button`` (the profile's ``select:``),
     ``checkboxes`` (series UID -> Checkbox on the current page), ``studies`` (VBox),
     ``summary`` (HTML). Selection: ``selected`` (series UIDs), ``selection``
-    (DataFrame), ``selected_files()``, ``select(uids, value=True)``.
+    (DataFrame), ``selected_files()``, ``select(uids, value=True)``. Withdrawal of
+    series de-identified before and unticked since: ``withdrawn_preview(out, store)``
+    (DataFrame), ``withdraw(out, store, confirm=True)`` (see :mod:`workbench.withdraw`).
 ``SliceViewer(before, after=None, *, missing=None, preset=None, size=384)``
     ``SliceViewer.from_pairs(pairs, series_uid, **options)`` with pairs from
     :func:`workbench.review.pair_outputs`. Attributes: ``slider`` (IntSlider over
@@ -51,6 +68,11 @@ Public API (stable)
     ``studies``: ``(label, study UID)`` pairs. Attributes: ``study`` (Dropdown),
     ``reviewer`` (Text), ``verdict`` (ToggleButtons), ``note`` (Textarea),
     ``sign_button``, ``signed`` (HTML), ``sign_off()``.
+``SubjectIDs(instances, profile, store)``
+    The trial's subject ID per Patient ID (or accession), entered by hand for
+    ``subject_id: {from: manual}`` profiles. Attributes: ``fields`` (key -> Text),
+    ``checks`` (key -> HTML: "ok" or the reason), ``save_button``, ``message`` (HTML),
+    ``rows`` (VBox), ``table`` (DataFrame), ``check()``, ``save()``.
 
 CSS classes (for browser tests and stylesheets)
 -----------------------------------------------
@@ -60,7 +82,10 @@ CSS classes (for browser tests and stylesheets)
 ``wb-before-image``, ``wb-after-image``, ``wb-viewer-message``; ``wb-tag-diff``;
 ``wb-phi-scan``; ``wb-contact-sheet``, ``wb-thumbnails``; ``wb-push-panel``,
 ``wb-push``, ``wb-pause``, ``wb-cancel``, ``wb-retry``, ``wb-push-status``,
-``wb-push-results``, ``wb-studies-bar``; ``wb-sign-off``, ``wb-sign-offs``.
+``wb-push-results``, ``wb-studies-bar``; ``wb-sign-off``, ``wb-sign-offs``;
+``wb-subject-ids``, ``wb-save-subject-ids``, ``wb-subject-ids-message``;
+``wb-curation-app``, ``wb-deidentify``, ``wb-approve``, ``wb-study-states``,
+``wb-next-step``; ``wb-qc-flags``, ``wb-save-flags``.
 
 Examples
 --------
@@ -71,11 +96,14 @@ Examples
 
 from .browser import StudyBrowser
 from .contact import ContactSheet
+from .curation import CurationApp
 from .phi import PhiScanView
 from .push_panel import PushPanel
+from .qc import QCFlags
 from .signoff import SignOffForm
 from .slices import SliceViewer
+from .subjects import SubjectIDs
 from .tags import TagDiffView
 
-__all__ = ["ContactSheet", "PhiScanView", "PushPanel", "SignOffForm", "SliceViewer",
-           "StudyBrowser", "TagDiffView"]
+__all__ = ["ContactSheet", "CurationApp", "PhiScanView", "PushPanel", "QCFlags", "SignOffForm",
+           "SliceViewer", "StudyBrowser", "SubjectIDs", "TagDiffView"]

@@ -10,15 +10,38 @@ from typing import Sequence
 import ipywidgets as w
 import pandas as pd
 
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
 from ..catalog import Instance, scan
+from ..deid.pixels import pixel_review_reason
+from ..errors import WorkbenchError
 from ..profile import Profile, load_profile
 from ..review import catalog_table
 from ..select import Selector
 from .base import View, classes, note, replace_children
 
+#: SOP class UID prefixes of objects without pixel data (reports, SR, states, waveforms, RT).
+_NO_PIXELS = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.104.",
+              "1.2.840.10008.5.1.4.1.1.11.", "1.2.840.10008.5.1.4.1.1.9.",
+              "1.2.840.10008.5.1.4.1.1.481.3", "1.2.840.10008.5.1.4.1.1.481.4",
+              "1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.5.1.4.1.1.481.8")
+
 
 class StudyBrowser(View):
     """Studies (patient name, ID, date shown) and their series, each with a checkbox.
+
+    A series the profile's ``select:`` rules leave out shows why and cannot be
+    ticked (its checkbox is disabled): de-identification would skip it anyway. A
+    series whose pixels need a person's review (screen captures, burned-in
+    annotation; :func:`workbench.deid.pixels.pixel_review_reason`) starts unticked
+    with the reason shown; ticked deliberately, its files go to the quarantine for
+    that review, never straight to the output.
+
+    A series de-identified before and unticked since is withdrawn from the
+    output: :meth:`withdrawn_preview` lists them and :meth:`withdraw` (with
+    ``confirm=True``) moves their files to ``OUT.withdrawn`` (see
+    :mod:`workbench.withdraw`). Call it before de-identifying or pushing.
 
     Only one page of studies is built as widgets at a time, so a delivery of 100
     studies and 50,000 instances opens as fast as its catalog table.
@@ -37,7 +60,9 @@ class StudyBrowser(View):
     ----------
     catalog : DataFrame
         One row per series (:func:`workbench.review.catalog_table`) plus ``reason`` (why
-        the profile leaves it out, "" when it wants it).
+        the profile leaves it out, "" when it wants it; such series cannot be ticked) and
+        ``review`` (why its pixels need a person's review, "" when they need none; such
+        series start unticked).
     modality, sop_class : ipywidgets.SelectMultiple
         Filters: only series of the chosen modalities and SOP classes (names) are shown.
     page : ipywidgets.BoundedIntText
@@ -62,9 +87,12 @@ class StudyBrowser(View):
         catalog["reason"] = [selector.reason(m, s, d) or "" for m, s, d in
                              zip(catalog["modality"], catalog["sop_class"],
                                  catalog["description"])]
+        catalog["review"] = _review_reasons(instances, catalog)
         catalog["series_number"] = catalog["series_number"].astype("Int64")
         self.catalog = catalog
-        self._default = set(catalog.loc[catalog["reason"] == "", "series_uid"])
+        self._selectable = set(catalog.loc[catalog["reason"] == "", "series_uid"])
+        self._default = set(catalog.loc[(catalog["reason"] == "") & (catalog["review"] == ""),
+                                        "series_uid"])
         self._selected = set(self._default)
         self.page_size = page_size
         self.modality = w.SelectMultiple(options=sorted(catalog["modality"].unique()),
@@ -131,10 +159,25 @@ class StudyBrowser(View):
         return [i.path for i in self.instances if i.series_uid in self._selected]
 
     def select(self, series_uids: Sequence[str], value: bool = True) -> None:
-        """Select (or deselect) series by UID, shown or not."""
+        """Select (or deselect) series by UID, shown or not.
+
+        Raises
+        ------
+        KeyError
+            A UID is not in the catalog.
+        WorkbenchError
+            Selecting a series the profile's ``select:`` rules leave out.
+        """
         unknown = set(series_uids) - set(self.catalog["series_uid"])
         if unknown:
             raise KeyError(f"not in the catalog: {', '.join(sorted(unknown))}")
+        refused = set(series_uids) - self._selectable if value else set()
+        if refused:
+            why = self.catalog.set_index("series_uid")["reason"]
+            raise WorkbenchError("the profile's select: rules leave out "
+                                 + "; ".join(f"{u} ({why[u]})" for u in sorted(refused))
+                                 + "; de-identification would skip them, so they cannot be "
+                                 "selected. Use a profile that takes them.")
         (self._selected.update if value else self._selected.difference_update)(series_uids)
         self._sync()
 
@@ -173,14 +216,14 @@ class StudyBrowser(View):
             children.append(w.HTML(_study_header(head, series)))
             for row in series.itertuples(index=False):
                 box = w.Checkbox(value=row.series_uid in self._selected, indent=False,
-                                 description=_series_label(row),
+                                 description=_series_label(row), disabled=bool(row.reason),
                                  layout=w.Layout(width="auto", margin="0 0 0 24px"))
                 box.add_class("wb-series-checkbox")
                 box.observe(lambda change, uid=row.series_uid: self._toggle(uid, change["new"]),
                             names="value")
                 self.checkboxes[row.series_uid] = box
-                children.append(w.HBox([box, w.HTML(_why(row.reason))]) if row.reason
-                                else box)
+                why = _why(row.reason, row.review)
+                children.append(w.HBox([box, w.HTML(why)]) if why else box)
         if not children:
             children = [w.HTML(note("No series match the filters."))]
         replace_children(self.studies, children)
@@ -193,7 +236,8 @@ class StudyBrowser(View):
         self._summarise()
 
     def _set_shown(self, value: bool) -> None:
-        uids = set(self.shown["series_uid"])
+        uids = set(self.shown["series_uid"]) & (self._selectable if value else set(
+            self.catalog["series_uid"]))
         (self._selected.update if value else self._selected.difference_update)(uids)
         self._sync()
 
@@ -205,6 +249,53 @@ class StudyBrowser(View):
         for uid, box in self.checkboxes.items():
             box.value = uid in self._selected
         self._summarise()
+
+    # -- withdrawal of what is no longer selected -------------------------------------------
+    def withdrawn_preview(self, out: str | os.PathLike, store,
+                          profile: Profile | str | None = None) -> pd.DataFrame:
+        """The series of this catalog with output in ``out`` that are no longer selected.
+
+        One row per series (see :func:`workbench.withdraw.preview`) with its modality,
+        number and description from the catalog; empty when nothing would be withdrawn.
+        """
+        from ..withdraw import preview
+
+        table = preview(self._withdrawn(out, store, profile))
+        info = self.catalog.set_index("series_uid")[["modality", "series_number",
+                                                     "description"]]
+        return table.join(info, on="source_series_uid")
+
+    def withdraw(self, out: str | os.PathLike, store, profile: Profile | str | None = None, *,
+                 confirm: bool = False) -> list[str]:
+        """Withdraw the series :meth:`withdrawn_preview` lists: move their files to
+        ``OUT.withdrawn`` and out of the store's verified outputs, so they are never pushed.
+
+        Nothing moves unless ``confirm`` is True (a person looked at the preview);
+        without it, pending withdrawals raise. Returns the moved files' new paths.
+        """
+        from ..withdraw import withdraw
+
+        series = self._withdrawn(out, store, profile)
+        if series and not confirm:
+            shown = ", ".join(s.folder for s in series[:3]) + (
+                f" and {len(series) - 3} more" if len(series) > 3 else "")
+            raise WorkbenchError(f"{len(series)} series will be withdrawn from {out} ({shown}); "
+                                 "look at withdrawn_preview(), then pass confirm=True, or tick "
+                                 "them again to keep them.")
+        return [str(p) for p in withdraw(store, self._profile_for(profile), out, series)]
+
+    def _profile_for(self, profile: Profile | str | None) -> Profile:
+        if profile is None:
+            if self.profile is None:
+                raise WorkbenchError("say which profile made the output: profile=...")
+            return self.profile
+        return profile if isinstance(profile, Profile) else load_profile(profile)
+
+    def _withdrawn(self, out, store, profile):
+        from ..withdraw import withdrawn_series
+
+        return withdrawn_series(store, self._profile_for(profile), out, self.selected,
+                                among=list(self.catalog["series_uid"]))
 
     def _summarise(self) -> None:
         chosen = self.selection
@@ -230,6 +321,41 @@ def _series_label(row) -> str:
             f"{row.sop_class_name}]")
 
 
-def _why(reason: str) -> str:
-    return (f'<small style="color:#888">not in the profile\'s selection: '
-            f"{html.escape(reason)}</small>")
+def _why(reason: str, review: str = "") -> str:
+    """Why a series cannot be ticked, or needs pixel review when ticked ("" for neither)."""
+    if reason:
+        return (f'<small style="color:#888" class="wb-series-reason">not in the profile\'s '
+                f"selection: {html.escape(reason)}</small>")
+    if review:
+        return (f'<small style="color:#a60" class="wb-series-reason">needs pixel review: '
+                f"{html.escape(review)}; if ticked, it goes to the quarantine for a person "
+                "to look at</small>")
+    return ""
+
+
+def _review_reasons(instances: Sequence[Instance], catalog: pd.DataFrame) -> list[str]:
+    """Per catalog row, why the series' pixels need review ("" when they need none).
+
+    From the SOP class and modality, and the BurnedInAnnotation of the series' first
+    file (its header only; a file that cannot be read counts as not annotated).
+    """
+    first: dict[str, str] = {}
+    for i in instances:
+        first.setdefault(i.series_uid, i.path)
+    found = []
+    for uid, sop, modality in zip(catalog["series_uid"], catalog["sop_class"],
+                                  catalog["modality"]):
+        if str(sop).startswith(_NO_PIXELS):
+            found.append("")
+            continue
+        ds = Dataset()
+        ds.SOPClassUID, ds.Modality = str(sop), str(modality or "")
+        try:
+            head = dcmread(first[uid], stop_before_pixels=True,
+                           specific_tags=["BurnedInAnnotation"])
+            if "BurnedInAnnotation" in head:
+                ds.BurnedInAnnotation = head.BurnedInAnnotation
+        except Exception:
+            pass
+        found.append(pixel_review_reason(ds, has_pixels=True) or "")
+    return found
