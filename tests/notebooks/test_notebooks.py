@@ -80,9 +80,14 @@ def test_curate_pushes_what_it_deidentified_and_leaves_the_source_alone(small_de
                                                                          tmp_path):
     before = snapshot(small_delivery.delivery)
     work = tmp_path / "work"
-    execute(CURATE, tmp_path / "run", source=str(small_delivery.delivery),
-            lookup=str(small_delivery.subjects_csv), work_dir=str(work),
-            store_path=str(tmp_path / "state.sqlite"), reviewer="C. Urator", push_now=True)
+    ran = execute(CURATE, tmp_path / "run", source=str(small_delivery.delivery),
+                  lookup=str(small_delivery.subjects_csv), work_dir=str(work),
+                  store_path=str(tmp_path / "state.sqlite"), reviewer="C. Urator",
+                  push_now=True)
+    record = "".join(o.get("data", {}).get("text/html", "") for c in ran.cells
+                     for o in c.get("outputs", []))  # what a reader sees without a kernel
+    assert "Selected series" in record and "pushed and confirmed" in record
+    assert "C. Urator" in record
     assert snapshot(small_delivery.delivery) == before
     rows = receipt_rows(work / "out")
     assert sorted(r["pseudonym"] for r in rows) == \

@@ -52,3 +52,20 @@ def test_steps_out_of_order_are_refused_with_what_to_do(tmp_path, xnat_server):
     app.approve()  # no reviewer named
     assert "name yourself in the reviewer field" in app.next_step.value
     assert "waiting for approval" in app.states.value and app.push.push_button.disabled
+
+
+def test_unticking_a_series_after_a_run_withdraws_it_only_when_confirmed(tmp_path, xnat_server):
+    app, _ = _app(tmp_path, xnat_server, reviewer="Dr C. Urator")
+    app.deid_button.click()
+    app.approve_button.click()
+    ct = app.browser.catalog[app.browser.catalog["modality"] == "CT"].iloc[0]
+    app.browser.select([ct["series_uid"]], False)
+    app.deid_button.click()  # not confirmed: nothing moves, the app says what to do
+    assert "unticked now" in app.next_step.value and "withdraw" in app.next_step.value
+    assert not (tmp_path / "out.withdrawn").exists()
+    app.withdraw_unticked.value = True
+    app.deid_button.click()
+    moved = [p for p in (tmp_path / "out.withdrawn").rglob("*.dcm")]
+    assert moved and all(not (tmp_path / "out" / p.relative_to(tmp_path / "out.withdrawn"))
+                         .exists() for p in moved)
+    assert "waiting for approval" in app.states.value  # its study must be approved again

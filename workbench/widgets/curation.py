@@ -5,6 +5,8 @@ approve, push. With the source, profile, lookup and reviewer given, a delivery
 that needs no attention takes three actions: De-identify, Approve, Push. Each
 step says what to do next and refuses what does not make sense yet: nothing is
 approved before it was de-identified, nothing is pushed before a person approved it.
+A series de-identified and unticked since is withdrawn only when the person confirms it
+(its output moves to ``OUT.withdrawn``; see :mod:`workbench.withdraw`).
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ class CurationApp(View):
 
     Attributes
     ----------
-    browser (StudyBrowser), lookup (Text), deid_button (Button), review (VBox: the tag
+    browser (StudyBrowser), lookup (Text), withdraw_unticked (Checkbox: confirms moving
+    the output of series unticked since a run), deid_button (Button), review (VBox: the tag
     diff of a released instance), reviewer (Text), approve_note (Text), approve_button
     (Button), push (PushPanel), states (HTML: each study's state), next_step (HTML: what
-    to do next), report (the last de-identification Report, or None).
+    to do next), report (the last de-identification Report, or None); ``deidentify()``,
+    ``approve()`` and ``refresh()`` do what the buttons do, for unattended runs.
     """
 
     def __init__(self, source: str | os.PathLike, *, profile: Profile | str,
@@ -70,6 +74,9 @@ class CurationApp(View):
         self.browser = StudyBrowser(instances, self.profile)
         self.lookup = w.Text(value=lookup, description="lookup", placeholder="subjects.csv",
                              layout=w.Layout(width="520px"))
+        self.withdraw_unticked = w.Checkbox(
+            value=False, description="withdraw the output of series unticked since a run",
+            layout=w.Layout(width="520px"))
         self.deid_button = w.Button(description="De-identify", button_style="primary",
                                     icon="user-secret")
         self.review = w.VBox()
@@ -87,7 +94,8 @@ class CurationApp(View):
         self.widget = w.VBox([
             w.HTML("<h3>1. Browse and select</h3>"), self.browser.widget,
             w.HTML("<h3>2. Lookup</h3>"), self.lookup,
-            w.HTML("<h3>3. De-identify and verify</h3>"), self.deid_button,
+            w.HTML("<h3>3. De-identify and verify</h3>"), self.withdraw_unticked,
+            self.deid_button,
             w.HTML("<h3>4. Review</h3>"), self.review,
             w.HTML("<h3>5. Approve</h3>"), w.HBox([self.reviewer, self.approve_note]),
             self.approve_button,
@@ -105,8 +113,19 @@ class CurationApp(View):
         if not chosen:
             self._say("Tick at least one series in step 1, then press De-identify.", "warning")
             return
-        self._say("De-identifying and verifying ...")
         try:
+            pending = self.browser.withdrawn_preview(self.out, self.store, self.profile) \
+                if self.out.is_dir() else []
+            if len(pending) and not self.withdraw_unticked.value:
+                self._say(f"{len(pending)} series de-identified before are unticked now "
+                          f"({', '.join(pending['folder'][:3])}): tick 'withdraw the output "
+                          "of series unticked since a run' to move their output to "
+                          f"{self.out.name}.withdrawn (never pushed), or tick them again; "
+                          "then press De-identify.", "warning")
+                return
+            if len(pending):
+                self.browser.withdraw(self.out, self.store, self.profile, confirm=True)
+            self._say("De-identifying and verifying ...")
             self.report = deidentify_delivery(
                 self.source, self.out, self.profile, store=self.store,
                 lookup=self.lookup.value.strip() or None, site=self.site or None, resume=True,
@@ -134,6 +153,11 @@ class CurationApp(View):
         except WorkbenchError as exc:
             self._say(f"Not approved: {exc}", "error")
             return
+        self.push.refresh()
+        self._update()
+
+    def refresh(self) -> None:
+        """Read the studies' states again (after a push, or a sign-off made elsewhere)."""
         self.push.refresh()
         self._update()
 
