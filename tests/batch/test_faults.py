@@ -203,11 +203,12 @@ def test_a_killed_batch_resumes_to_completion(delivery, tmp_path):
     batch = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        while batch.poll() is None:
+        while batch.poll() is None:  # stop it with a study done and the next one started
             states = ledger_states(store)
-            if states.get("verified", 0) + states.get("quarantined", 0) >= 1:
+            if states.get("verified", 0) + states.get("quarantined", 0) >= 1 and \
+                    states.get("running", 0) >= 1:
                 break
-            time.sleep(0.02)
+            time.sleep(0.005)
         assert batch.poll() is None, "the batch finished before it could be stopped"
     finally:
         kill_tree(batch.pid)  # the command, its notebook kernel and any workers
