@@ -115,7 +115,10 @@ def _chosen(states: list[StudyState], targets: list[str], every: bool) -> list[S
     for target in targets:
         target = target.strip("/")
         hit = [s for s in states if s.folder == target or s.subject_id == target]
-        (chosen.extend(hit) if hit else unknown.append(target))
+        if hit:
+            chosen.extend(hit)
+        else:
+            unknown.append(target)
     if unknown:
         known = ", ".join(s.folder for s in states[:5]) or "none"
         raise ApprovalError(f"no study {', '.join(unknown)} in this output; give a study folder "
