@@ -5,6 +5,7 @@
 * ``open browser``    ``StudyBrowser(instances, profile)``: catalog, profile selection and
   the first page of widgets,
 * ``next page``, ``filter modality``, ``select all shown``: operating it,
+* ``open curation app``  ``CurationApp`` over the same catalog: its first view, every step,
 * ``read 2 slices``   pydicom reading and decoding a 512x512 CT slice and its output,
 * ``open viewer``     ``SliceViewer`` on the 512x512 CT series, first slice rendered,
 * ``render slice``    the viewer moving to another slice (read, window, outline, PNG x2),
@@ -74,7 +75,8 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 def browser_rows(instances: int, studies: int, repeat: int) -> list[tuple[str, float, str]]:
     from workbench.review import catalog_table
-    from workbench.widgets import StudyBrowser
+    from workbench.store import Store
+    from workbench.widgets import CurationApp, StudyBrowser
 
     records = synthetic_catalog(instances, studies)
     rows = []
@@ -90,6 +92,13 @@ def browser_rows(instances: int, studies: int, repeat: int) -> list[tuple[str, f
     rows.append(("filter modality", t_filter / 2, "CT only, then all (half the pair)"))
     t_all, _ = timed(lambda: browser.select_all_button.click(), repeat)
     rows.append(("select all shown", t_all, f"{len(browser.selected)} series selected"))
+    with tempfile.TemporaryDirectory() as root:
+        app_of = lambda: CurationApp(root, profile="uk-pet-core-lab",  # noqa: E731
+                                     store=Store(Path(root) / "s.sqlite"),
+                                     out=Path(root) / "out", instances=records)
+        t_app, app = timed(app_of, repeat)
+        rows.append(("open curation app", t_app,
+                     f"first view: {len(app.browser.catalog)} series, every step"))
     return rows
 
 

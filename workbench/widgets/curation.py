@@ -48,6 +48,9 @@ class CurationApp(View):
     destination, project
         The XNAT URL and project (default: the profile's ``trial:``); further keyword
         arguments go to the push (:class:`~workbench.widgets.PushPanel`).
+    instances
+        The catalog of ``source`` (:func:`workbench.catalog.scan`) when made already;
+        by default the app scans the source.
 
     Attributes
     ----------
@@ -62,16 +65,16 @@ class CurationApp(View):
     def __init__(self, source: str | os.PathLike, *, profile: Profile | str,
                  store: Store | str | os.PathLike, out: str | os.PathLike,
                  lookup: str = "", site: str = "", reviewer: str = "",
-                 destination: str | None = None, project: str | None = None, **push_options):
+                 destination: str | None = None, project: str | None = None,
+                 instances: list | None = None, **push_options):
         self.source = Path(source)
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self.store = store if isinstance(store, Store) else Store(store)
         self.out = Path(out).resolve()
         self.site = site
         self.report = None
-        instances, _ = scan(self.source)
-        self.instances = instances
-        self.browser = StudyBrowser(instances, self.profile)
+        self.instances = instances if instances is not None else scan(self.source)[0]
+        self.browser = StudyBrowser(self.instances, self.profile)
         self.lookup = w.Text(value=lookup, description="lookup", placeholder="subjects.csv",
                              layout=w.Layout(width="520px"))
         self.withdraw_unticked = w.Checkbox(
