@@ -151,12 +151,7 @@ def read_header(path: str, limits: HeaderLimits | None = None) -> Instance | Ski
         return Skipped(path, "unreadable", f"cannot parse as DICOM: {type(exc).__name__}: {exc}")
 
 
-def _pixels_short(ds, fp, size: int) -> int:
-    """How many bytes of native pixel data are missing (0 when complete or not checkable)."""
-    return _native_pixels(ds, fp, size)[0]
-
-
-def _native_pixels(ds, fp, size: int, ts=None) -> tuple[int, int]:
+def _native_pixels(ds, fp, size: int, ts) -> tuple[int, int]:
     """How many bytes native pixel data lacks, and how many it has beyond (0, 0 when right).
 
     The expected length is Rows x Columns x frames x samples x BitsAllocated / 8, rounded
@@ -164,9 +159,7 @@ def _native_pixels(ds, fp, size: int, ts=None) -> tuple[int, int]:
     Both the element's declared length and the bytes in the file must reach it. Beyond
     it, the one byte that pads an odd length to an even one is not counted.
     """
-    if ts is None:
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if ts is None or ts.is_compressed or "Rows" not in ds:
+    if ts.is_compressed or "Rows" not in ds:
         return 0, 0
     start = fp.tell()
     head_size = 8 if ts.is_implicit_VR else 12
@@ -204,7 +197,7 @@ VIDEO_SYNTAXES = frozenset({
 _AGAIN = "; copy the file again from the original media"
 
 
-def _fragments_damaged(ds, fp, size: int, ts=None) -> str | None:
+def _fragments_damaged(ds, fp, size: int, ts) -> str | None:
     """Why encapsulated pixel data at ``fp`` is incomplete, or None.
 
     Each item (FFFE,E000 and a 4-byte length; the first is the Basic Offset
@@ -213,10 +206,6 @@ def _fragments_damaged(ds, fp, size: int, ts=None) -> str | None:
     file ends in, and, in a multi-frame image that is not a video, fewer
     fragments than frames (a frame takes one fragment at least) are reasons.
     """
-    if ts is None:
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if ts is None or not ts.is_encapsulated:
-        return None
     fd = fp.fileno()  # pread leaves fp where it is, and reads no more than asked
     start = fp.tell()
     head = os.pread(fd, 12, start)
