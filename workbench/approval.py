@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ApprovalError
-from .store import Store
+from .store import Store, digest_outputs
 
 WAITING = "waiting for approval"
 APPROVED = "approved"
@@ -70,23 +70,24 @@ def study_states(store: Store, trial: str, out: str | os.PathLike) -> list[Study
     """Every study with verified outputs under ``out``, in folder order."""
     out = Path(out).resolve()
     by_folder: dict[str, list[dict]] = {}
+    by_study: dict[str, list[tuple[str, str]]] = {}  # output study UID -> (path, SHA-256)
     for path, row in store.verified_outputs(trial).items():
+        by_study.setdefault(row["study_uid"], []).append((path, row["sha256"]))
         rel = Path(path).relative_to(out).parts if Path(path).is_relative_to(out) else ()
         if len(rel) >= 3:
             by_folder.setdefault("/".join(rel[:2]), []).append(row)
     studies = {s["new_study_uid"]: s for s in store.studies(trial)}
     signed = {s["study_uid"]: s for s in store.sign_offs(trial, latest=True)}
     arrived = {}  # output study UID -> where the last confirmed push put it
-    for event in store.audit_log(trial):
-        if event["event"] == "push-study":
-            detail = json.loads(event["detail"])
-            if detail.get("status") in _ARRIVED:
-                arrived[detail["study_uid"]] = f"{detail['project']}/{detail['session']}"
+    for event in store.audit_log(trial, "push-study"):
+        detail = json.loads(event["detail"])
+        if detail.get("status") in _ARRIVED:
+            arrived[detail["study_uid"]] = f"{detail['project']}/{detail['session']}"
     found = []
     for folder, rows in sorted(by_folder.items()):
         study = studies.get(rows[0]["study_uid"], {})
         source_uid = study.get("study_uid", "")
-        digest = store.outputs_digest(trial, rows[0]["study_uid"])
+        digest = digest_outputs(by_study[rows[0]["study_uid"]])
         state = StudyState(folder, rows[0]["subject_id"], source_uid, study.get("files") or 0,
                            study.get("quarantined") or 0, WAITING, reason=study.get("detail") or "",
                            outputs_digest=digest)
@@ -106,6 +107,16 @@ def study_states(store: Store, trial: str, out: str | os.PathLike) -> list[Study
                 state.reason = "its outputs changed after the approval; approve it again"
         found.append(state)
     return found
+
+
+def states_table(states: list[StudyState]):
+    """The studies as a table (what ``workbench status`` prints and the app shows)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"study": s.folder, "pseudonym": s.subject_id, "state": s.state,
+                          "by": s.by, "when": s.at, "files": s.files,
+                          "quarantined": s.quarantined, "reason": s.note or s.reason}
+                         for s in states])
 
 
 def _chosen(states: list[StudyState], targets: list[str], every: bool) -> list[StudyState]:

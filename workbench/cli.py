@@ -168,22 +168,16 @@ def _trial(args, store) -> str:
 
 
 def cmd_status(args) -> int:
-    from .approval import study_states
+    from .approval import WAITING, states_table, study_states
 
     store = _store(args)
     states = study_states(store, _trial(args, store), args.out)
     if not states:
         print(f"no de-identified studies in {args.out}")
         return 0
-    import pandas as pd
-
     with_pandas_wide()
-    table = pd.DataFrame([{"study": s.folder, "pseudonym": s.subject_id, "state": s.state,
-                           "by": s.by, "when": s.at, "files": s.files,
-                           "quarantined": s.quarantined, "reason": s.note or s.reason}
-                          for s in states])
-    print(table.to_string(index=False))
-    waiting = [s.folder for s in states if s.state == "waiting for approval"]
+    print(states_table(states).to_string(index=False))
+    waiting = [s.folder for s in states if s.state == WAITING]
     if waiting:
         print(f"{len(waiting)} waiting: approve with workbench approve {args.out} STUDY... "
               "--by NAME (or --all)")

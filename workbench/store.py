@@ -86,6 +86,12 @@ def default_path() -> Path:
     return Path(env) if env else Path(user_data_dir("workbench")) / "workbench.sqlite"
 
 
+def digest_outputs(outputs: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 over the sorted ``<path> <sha256>`` lines of verified outputs ("" for none)."""
+    lines = sorted(f"{path} {sha}\n" for path, sha in outputs)
+    return hashlib.sha256("".join(lines).encode()).hexdigest() if lines else ""
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -299,11 +305,9 @@ class Store:
     def outputs_digest(self, trial: str, study_uid_out: str) -> str:
         """SHA-256 over the sorted ``<path> <sha256>`` lines of a study's verified outputs
         (by its de-identified StudyInstanceUID); "" when it has none."""
-        rows = self.db.execute("SELECT path, sha256 FROM outputs WHERE trial=? AND study_uid=? "
-                               "ORDER BY path", (trial, study_uid_out)).fetchall()
-        if not rows:
-            return ""
-        return hashlib.sha256("".join(f"{p} {s}\n" for p, s in rows).encode()).hexdigest()
+        return digest_outputs(self.db.execute(
+            "SELECT path, sha256 FROM outputs WHERE trial=? AND study_uid=?",
+            (trial, study_uid_out)).fetchall())
 
     def sign_off(self, trial: str, study_uid: str, reviewer: str, verdict: str,
                  note: str = "") -> dict:
@@ -428,10 +432,13 @@ class Store:
             self.db.execute("INSERT INTO audit (at, trial, event, detail) VALUES (?,?,?,?)",
                             (_now(), trial, event, json.dumps(detail, sort_keys=True)))
 
-    def audit_log(self, trial: str | None = None) -> list[dict]:
-        sql, args = "SELECT seq, at, trial, event, detail FROM audit", ()
-        if trial:
-            sql, args = sql + " WHERE trial=?", (trial,)
+    def audit_log(self, trial: str | None = None, event: str | None = None) -> list[dict]:
+        """Audit entries, oldest first (of ``trial`` and of kind ``event`` when given)."""
+        where = [(c, v) for c, v in (("trial", trial), ("event", event)) if v]
+        sql = "SELECT seq, at, trial, event, detail FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{c}=?" for c, _ in where)
+        args = tuple(v for _, v in where)
         rows = self.db.execute(sql + " ORDER BY seq", args).fetchall()
         return [dict(zip(("seq", "at", "trial", "event", "detail"), r)) for r in rows]
 

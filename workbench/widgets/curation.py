@@ -18,7 +18,7 @@ from pathlib import Path
 import ipywidgets as w
 import pandas as pd
 
-from ..approval import APPROVED, WAITING, sign, study_states
+from ..approval import APPROVED, WAITING, sign, states_table, study_states
 from ..catalog import scan
 from ..deid.run import deidentify_delivery
 from ..errors import WorkbenchError
@@ -201,11 +201,7 @@ class CurationApp(View):
     def _table(states) -> str:
         if not states:
             return ""
-        rows = pd.DataFrame([{"study": s.folder, "pseudonym": s.subject_id, "state": s.state,
-                              "by": s.by, "when": s.at, "files": s.files,
-                              "quarantined": s.quarantined, "reason": s.note or s.reason}
-                             for s in states])
-        return "<h4>Studies</h4>" + rows.to_html(index=False, escape=True)
+        return "<h4>Studies</h4>" + states_table(states).to_html(index=False, escape=True)
 
     def _say(self, text: str, kind: str = "info") -> None:
         self.next_step.value = note(text, kind)
