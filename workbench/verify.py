@@ -86,10 +86,9 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
     others = ds.get_item(tag_for_keyword("OtherPatientIDsSequence"))
     other_ids = tuple(_text(item, "PatientID")
                       for item in _as_list(_value(ds, others) if others is not None else None))
-    institution = "retain_institution_identity" not in profile.options
-    patient = tuple(values(kw) for kw in NAME_KEYWORDS + ("PatientBirthDate",) + ID_KEYWORDS
-                    + PERSONAL + (INSTITUTION if institution else ()))
-    found = dict(_patient_forms(patient, other_ids, institution))
+    keywords = NAME_KEYWORDS + ("PatientBirthDate",) + ID_KEYWORDS + PERSONAL + (
+        INSTITUTION if "retain_institution_identity" not in profile.options else ())
+    found = dict(_patient_forms(tuple((kw, values(kw)) for kw in keywords), other_ids))
     uids = tuple((v, kw) for kw in UID_KEYWORDS if "retain_uids" not in profile.options
                  for v in values(kw) if len(v) >= 3)
     if "retain_long_full_dates" not in profile.options:
@@ -102,14 +101,12 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
 
 
 @lru_cache(maxsize=256)
-def _patient_forms(patient: tuple[tuple[str, ...], ...], other_ids: tuple[str, ...],
-                   institution: bool) -> tuple[tuple[str, str], ...]:
-    """The forms of a patient's identifying values (value -> what it is), in the order
-    :func:`identity_of` reads them; the same for every file of the patient."""
+def _patient_forms(patient: tuple[tuple[str, tuple[str, ...]], ...],
+                   other_ids: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The forms of a patient's identifying values (value -> what it is) from its
+    ``(keyword, values)`` pairs, names first; the same for every file of the patient."""
     found: dict[str, str] = {}
-    keywords = NAME_KEYWORDS + ("PatientBirthDate",) + ID_KEYWORDS + PERSONAL + (
-        INSTITUTION if institution else ())
-    given = dict(zip(keywords, patient))
+    given = dict(patient)
     for kw in NAME_KEYWORDS:
         for v in given[kw]:
             for group in v.split("="):
@@ -126,7 +123,7 @@ def _patient_forms(patient: tuple[tuple[str, ...], ...], other_ids: tuple[str, .
     for v in given["PatientBirthDate"]:
         for form in _written_dates(v.strip()):
             found.setdefault(form, "PatientBirthDate")
-    rest = [(kw, v) for kw in keywords[len(NAME_KEYWORDS) + 1:] for v in given[kw]]
+    rest = [(kw, v) for kw, vs in patient[len(NAME_KEYWORDS) + 1:] for v in vs]
     rest += [("OtherPatientIDsSequence/PatientID", v) for v in other_ids]
     for kw, v in rest:
         text = v.strip()
