@@ -27,6 +27,8 @@ PUSHED = "pushed and confirmed"
 _ARRIVED = ("uploaded", "already present")
 #: A quarantine kind that keeps a study from approval (see Outcome.kind).
 UNAPPROVABLE = "verification failed"
+#: A study whose latest trial protocol check failed (see :mod:`workbench.protocol`).
+OFF_PROTOCOL = "protocol check failed"
 
 
 @dataclass
@@ -35,7 +37,9 @@ class StudyState:
 
     ``state``: waiting for approval, approved, pushed and confirmed (approved, and the
     destination confirmed it), rejected, or not approvable (a file failed
-    verification); ``by``, ``at`` and ``note`` are of the latest sign-off.
+    verification, or the study failed its trial protocol check); ``by``, ``at`` and
+    ``note`` are of the latest sign-off; ``protocol`` is the latest protocol check's
+    result (pass, warn or fail; "" when not checked).
     """
 
     folder: str  # <subject_id>/<study_dir>, as status prints it and approve takes it
@@ -49,6 +53,7 @@ class StudyState:
     note: str = ""
     reason: str = ""
     outputs_digest: str = ""
+    protocol: str = ""
 
 
 def trial_of(store: Store, out: str | os.PathLike) -> str:
@@ -78,6 +83,7 @@ def study_states(store: Store, trial: str, out: str | os.PathLike) -> list[Study
             by_folder.setdefault("/".join(rel[:2]), []).append(row)
     studies = {s["new_study_uid"]: s for s in store.studies(trial)}
     signed = {s["study_uid"]: s for s in store.sign_offs(trial, latest=True)}
+    checks = store.protocol_checks(trial)
     arrived = {}  # output study UID -> where the last confirmed push put it
     for event in store.audit_log(trial, "push-study"):
         detail = json.loads(event["detail"])
@@ -92,8 +98,13 @@ def study_states(store: Store, trial: str, out: str | os.PathLike) -> list[Study
                            study.get("quarantined") or 0, WAITING, reason=study.get("detail") or "",
                            outputs_digest=digest)
         sign = signed.get(source_uid)
+        check = checks.get(source_uid)
+        state.protocol = check["result"] if check else ""
         if UNAPPROVABLE in (state.reason or "").split("; "):
             state.state = f"not approvable ({UNAPPROVABLE})"
+        elif state.protocol == "fail":
+            state.state = f"not approvable ({OFF_PROTOCOL})"
+            state.reason = f"{check['protocol']}: {check['failed']}"
         elif sign is not None:
             state.by, state.at, state.note = sign["reviewer"], sign["at"], sign["note"]
             if sign["verdict"] == REJECTED:
@@ -115,7 +126,8 @@ def states_table(states: list[StudyState]):
 
     return pd.DataFrame([{"study": s.folder, "pseudonym": s.subject_id, "state": s.state,
                           "by": s.by, "when": s.at, "files": s.files,
-                          "quarantined": s.quarantined, "reason": s.note or s.reason}
+                          "quarantined": s.quarantined, "protocol": s.protocol,
+                          "reason": s.note or s.reason}
                          for s in states])
 
 
@@ -155,11 +167,16 @@ def sign(store: Store, trial: str, out: str | os.PathLike, targets: list[str], v
     states = study_states(store, trial, out)
     chosen = _chosen(states, targets, every)
     if verdict == APPROVED:
-        blocked = [s.folder for s in chosen if s.state.startswith("not approvable")]
-        if blocked:
-            raise ApprovalError(f"{', '.join(blocked)} cannot be approved: a file failed "
+        failed = [s.folder for s in chosen if UNAPPROVABLE in s.state]
+        if failed:
+            raise ApprovalError(f"{', '.join(failed)} cannot be approved: a file failed "
                                 "verification; look at its quarantine, fix the input and run "
                                 "workbench deid --resume, then approve.")
+        off = [s for s in chosen if OFF_PROTOCOL in s.state]
+        if off:
+            raise ApprovalError(f"{', '.join(s.folder for s in off)} cannot be approved: the "
+                                f"trial protocol check failed ({off[0].reason}); fix the "
+                                "delivery or ask the trial, check it again, then approve.")
     for s in chosen:
         store.sign_off(trial, s.study_uid, by, verdict, note)
     done = {s.folder for s in chosen}

@@ -153,10 +153,16 @@ def cmd_verify(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .protocol import check, exit_code, load_protocol, report_lines
+    from .profile import load_profile
+    from .protocol import check, exit_code, load_protocol, report_lines, study_results
 
-    findings = check(args.src, load_protocol(args.protocol), site=args.site)
+    protocol = load_protocol(args.protocol)
+    trial = load_profile(args.profile).trial_key if args.profile else None
+    findings = check(args.src, protocol, site=args.site)
     print("\n".join(report_lines(findings)))
+    if trial:
+        _store(args).record_protocol_check(trial, protocol.name, study_results(findings))
+        print(f"recorded for trial {trial}: a study that fails cannot be approved")
     return exit_code(findings)
 
 
@@ -336,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("src")
     s.add_argument("--protocol", required=True, help="protocol name or .yaml path")
     s.add_argument("--site", help="site ID whose ROI rename map applies")
+    s.add_argument("--profile", help="record the results for this profile's trial in the "
+                   "store (a study that fails cannot then be approved)")
+    s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_validate)
 
     s = sub.add_parser("status", help="each study of an output folder: state, by whom, when")

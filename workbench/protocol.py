@@ -579,6 +579,23 @@ def findings_table(findings: list[Finding]):
     return pd.DataFrame([{c: getattr(f, c) for c in cols} for f in findings], columns=cols)
 
 
+def study_results(findings: list[Finding]) -> dict[str, tuple[str, str]]:
+    """Each checked study's worst severity and its failed rules, by StudyInstanceUID (what
+    the store records: a ``fail`` keeps the study from approval). Findings about a patient
+    or the whole delivery (a missing timepoint) are reported, not bound to a study."""
+    results: dict[str, tuple[str, str]] = {}
+    for f in findings:
+        if not f.study:
+            continue
+        worst, failed = results.get(f.study, ("pass", ""))
+        if SEVERITIES.index(f.severity) > SEVERITIES.index(worst):
+            worst = f.severity
+        if f.severity == "fail":
+            failed = "; ".join(filter(None, [failed, f"{f.rule}: {f.detail}"]))
+        results[f.study] = (worst, failed)
+    return results
+
+
 def report_lines(findings: list[Finding]) -> list[str]:
     """One line per study and rule (then a count), as ``workbench validate`` prints them."""
     lines = [f"{f.severity:4}  {f.patient_id or '-'}  {f.study or '-'}  {f.rule}: {f.detail}"

@@ -65,6 +65,11 @@ CREATE TRIGGER IF NOT EXISTS scan_flags_no_update BEFORE UPDATE ON scan_flags
     BEGIN SELECT RAISE(ABORT, 'flags are append-only: flag the scan again instead'); END;
 CREATE TRIGGER IF NOT EXISTS scan_flags_no_delete BEFORE DELETE ON scan_flags
     BEGIN SELECT RAISE(ABORT, 'flags are append-only: flag the scan again instead'); END;
+CREATE TABLE IF NOT EXISTS protocol_checks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trial TEXT NOT NULL,
+    study_uid TEXT NOT NULL, protocol TEXT NOT NULL, result TEXT NOT NULL, failed TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS protocol_checks_no_update BEFORE UPDATE ON protocol_checks
+    BEGIN SELECT RAISE(ABORT, 'protocol checks are append-only: check again instead'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -426,6 +431,26 @@ class Store:
         cur = self.db.execute(sql + " ORDER BY seq", args)
         names = [d[0] for d in cur.description]
         return {(r["study"], r["series"]): r for r in (dict(zip(names, row)) for row in cur)}
+
+    # -- trial protocol checks -------------------------------------------------------
+    def record_protocol_check(self, trial: str, protocol: str,
+                              results: dict[str, tuple[str, str]]) -> None:
+        """Record a protocol check per source study: ``{study UID: (result, failed rules)}``,
+        result ``pass``, ``warn`` or ``fail`` (and in the audit log). The latest counts."""
+        at = _now()
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO protocol_checks (at, trial, study_uid, protocol, result, failed) "
+                "VALUES (?,?,?,?,?,?)",
+                [(at, trial, uid, protocol, r, failed) for uid, (r, failed) in results.items()])
+        self.audit(trial, "protocol-check", {"protocol": protocol, "studies": {
+            uid: r for uid, (r, _) in results.items()}})
+
+    def protocol_checks(self, trial: str) -> dict[str, dict]:
+        """The latest protocol check of each checked source study, by study UID."""
+        cur = self.db.execute("SELECT * FROM protocol_checks WHERE trial=? ORDER BY seq", (trial,))
+        names = [d[0] for d in cur.description]
+        return {r["study_uid"]: r for r in (dict(zip(names, row)) for row in cur)}
 
     def audit(self, trial: str | None, event: str, detail: dict) -> None:
         with self.db:

@@ -145,3 +145,29 @@ def test_qc_flags_reach_the_xnat_scans_quality_field(planted, xnat_server, tmp_p
         quality = {s.id: s.quality for s in experiment.scans.values()}
     assert quality[number] == "unusable"
     assert {q for n, q in quality.items() if n != number} <= {"usable", None, ""}
+
+
+def test_a_study_that_failed_its_protocol_check_cannot_be_approved_or_pushed(
+        waiting, planted, xnat_server, tmp_path, capsys):
+    protocol = tmp_path / "thin-slices.yaml"
+    protocol.write_text("name: thin-slices\nseries:\n  CT:\n    modality: CT\n"
+                        "    ranges:\n      SliceThickness: [0.5, 1.0]\n")
+    code, out, _ = cli(capsys, "validate", planted.delivery, "--protocol", protocol,
+                       "--profile", PROFILE, "--store", waiting.store_path)
+    assert code == 2 and "recorded for trial" in out
+    code, out, _ = cli(capsys, "status", waiting.out, "--store", waiting.store_path)
+    assert code == 0 and out.count("not approvable (protocol check failed)") == 2
+    assert "SliceThickness" in out
+    code, _, err = cli(capsys, "approve", waiting.out, "--all", "--by", "Dr A. Reviewer",
+                       "--store", waiting.store_path)
+    assert code != 0 and "protocol check failed" in err and "Traceback" not in err
+    code, out = push(capsys, waiting, xnat_server, tmp_path)
+    assert code == 2 and holdings(xnat_server) == {}
+    # checked again against a protocol it fits, the studies can be approved
+    protocol.write_text("name: any-ct\nseries:\n  CT:\n    modality: CT\n    required: false\n")
+    code, out, _ = cli(capsys, "validate", planted.delivery, "--protocol", protocol,
+                       "--profile", PROFILE, "--store", waiting.store_path)
+    assert code == 0
+    code, out, _ = cli(capsys, "approve", waiting.out, "--all", "--by", "Dr A. Reviewer",
+                       "--store", waiting.store_path)
+    assert code == 0 and out.count("approved by Dr A. Reviewer") == 2

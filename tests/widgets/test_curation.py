@@ -69,3 +69,66 @@ def test_unticking_a_series_after_a_run_withdraws_it_only_when_confirmed(tmp_pat
     assert moved and all(not (tmp_path / "out" / p.relative_to(tmp_path / "out.withdrawn"))
                          .exists() for p in moved)
     assert "waiting for approval" in app.states.value  # its study must be approved again
+
+
+def test_a_rejected_study_is_not_pushed_and_the_approved_one_is(tmp_path, xnat_server):
+    app, _ = _app(tmp_path, xnat_server, reviewer="Dr C. Urator")
+    app.deid_button.click()
+    first, second = app.chosen.options
+    app.chosen.value = [second]
+    app.reject_button.click()  # no note: refused, nothing recorded
+    assert "say why in the note field" in app.next_step.value
+    app.approve_note.value = "the PET MIP shows a name"
+    app.reject_button.click()
+    app.chosen.value = [first]
+    app.approve_note.value = ""
+    app.approve_button.click()
+    rows = {r["study"]: r for r in _states(app)}
+    assert rows[second]["state"] == "rejected" and rows[first]["state"] == "approved"
+    app.push.push_button.click()
+    result = app.push.wait(120)
+    assert result is not None and len(holdings(xnat_server)) == 1
+    assert {o.status for o in result.outcomes} == {"uploaded", "held"}
+    app.refresh()
+    rows = {r["study"]: r for r in _states(app)}
+    assert rows[first]["state"] == "pushed and confirmed" and rows[second]["state"] == "rejected"
+
+
+def _states(app) -> list[dict]:
+    from workbench.approval import states_table, study_states
+
+    return states_table(study_states(app.store, app.profile.trial_key, app.out)).to_dict("records")
+
+
+def test_a_study_that_fails_the_protocol_cannot_be_approved(tmp_path, xnat_server):
+    protocol = tmp_path / "thin-slices.yaml"
+    protocol.write_text("name: thin-slices\nseries:\n  CT:\n    modality: CT\n"
+                        "    ranges:\n      SliceThickness: [0.5, 1.0]\n")
+    app, _ = _app(tmp_path, xnat_server, reviewer="Dr C. Urator", protocol=protocol)
+    app.deid_button.click()
+    assert "check(s) failed" in app.findings.value and "SliceThickness" in app.findings.value
+    assert all(r["state"] == "not approvable (protocol check failed)" for r in _states(app))
+    app.approve()
+    assert "Not approved" in app.next_step.value and app.push.push_button.disabled
+    assert not [s for s in app.store.sign_offs(app.profile.trial_key) if s["verdict"] == "approved"]
+
+
+def test_lookup_problems_are_told_in_the_apps_words(tmp_path, xnat_server):
+    app, patients = _app(tmp_path, xnat_server, reviewer="Dr C. Urator")
+    app.lookup.value = ""
+    app.deid_button.click()  # the profile takes subject IDs from a lookup table
+    assert "Not de-identified" in app.next_step.value and "lookup field" in app.next_step.value
+    assert "--" not in app.next_step.value and "Traceback" not in app.next_step.value
+    assert not app.out.exists() or not list(app.out.rglob("*.dcm"))
+    # a lookup that lacks one patient: that patient's files are held, with the Patient ID
+    table = Path(app.source).parent / "subjects.csv"
+    lines = table.read_text().splitlines()
+    missing = patients[1]["patient_id"]
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(l for l in lines if missing not in l) + "\n")
+    app.lookup.value = str(short)
+    app.deid_button.click()
+    shown = app.review.children[0].value
+    assert "quarantined" in shown and missing in shown and "press De-identify again" in shown
+    assert "--resume" not in shown
+    assert len(_states(app)) == 1  # the other patient's study waits for approval

@@ -35,6 +35,32 @@ class View:
         return {**(bundle or {}), "text/html": static}
 
 
+#: Command-line advice in messages, and what it means where an app does the step.
+_NOTEBOOK_WORDS = (
+    ("run workbench deid --resume", "press De-identify again"),
+    ("re-run with --resume", "press De-identify again"),
+    ("pass --resume to", "choose another output folder (out), or de-identify again to"),
+    ("pass --lookup CSV", "give the lookup table (the lookup field, step 2, or the notebook's "
+     "lookup parameter)"),
+    ("pass it on the command line (e.g. --site for site_id)", "give it as the notebook's "
+     "parameter (e.g. site)"),
+    ("or pass --store with a writable path", "or give a writable store_path"),
+    ("Use --store elsewhere", "Give a store_path outside it"),
+    ("the --store used for de-identification or --trial-secret-file",
+     "the store_path used for de-identification"),
+    ("the same --store", "the same store_path"),
+    ("pass --profile to say which", "give the profile"),
+)
+
+
+def notebook_words(message: object) -> str:
+    """An error's message with its command-line advice said as a notebook user does it."""
+    text = str(message)
+    for cli, notebook in _NOTEBOOK_WORDS:
+        text = text.replace(cli, notebook)
+    return text
+
+
 def note(text: str, kind: str = "info") -> str:
     """HTML for a short message (``info``, ``warning`` or ``error``), text escaped."""
     colour = {"info": "#555", "warning": "#8a6d00", "error": "#a00"}[kind]

@@ -15,7 +15,7 @@ from ..push import PushController, PushResult, StudyOutcome, XnatPusher
 from ..push.local import find_studies
 from ..push.result import HELD, PRESENT, UPLOADED
 from ..store import Store
-from .base import View, classes, note
+from .base import View, classes, note, notebook_words
 
 STATUS_COLOURS = {UPLOADED: "#e8f5e9", PRESENT: "#e3f2fd", "failed": "#f8d7da",
                   "cancelled": "#fff3cd", "pending": "", "refused": "#f8d7da"}
@@ -183,7 +183,7 @@ class PushPanel(View):
                                     on_study=self._on_study, **self.options)
                 result = pusher.push()
         except WorkbenchError as exc:
-            self.status.value = note(f"The push stopped: {exc}", "error")
+            self.status.value = note(f"The push stopped: {notebook_words(exc)}", "error")
         except Exception as exc:  # shown in the panel: a thread has no one to raise to
             self.status.value = note(f"The push stopped unexpectedly: {type(exc).__name__}: "
                                      f"{exc}", "error")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 from ..store import QUALITY, Store
-from .base import View, classes, note
+from .base import View, classes, note, notebook_words
 
 
 class QCFlags(View):
@@ -80,7 +80,7 @@ class QCFlags(View):
                 self.store.flag_scan(self.trial, study, series, flag, self.reviewer.value,
                                      self.notes[(study, series)].value)
         except WorkbenchError as exc:
-            self.message.value = note(f"Not saved: {exc}", "error")
+            self.message.value = note(f"Not saved: {notebook_words(exc)}", "error")
             return
         self.message.value = note(f"Saved {len(chosen)} flag(s); the push writes them to XNAT.")
 

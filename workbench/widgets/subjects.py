@@ -14,7 +14,7 @@ from ..errors import WorkbenchError
 from ..lookup import subject_keys
 from ..profile import Profile
 from ..store import Store
-from .base import View, classes, note
+from .base import View, classes, note, notebook_words
 
 OK = "ok"
 
@@ -143,7 +143,7 @@ class SubjectIDs(View):
                 self.trial, self.key_field, rows,
                 shared_ids=bool(self.profile.subject_id.get("shared_ids")))
         except WorkbenchError as exc:
-            self.message.value = note(f"Not saved: {exc}", "error")
+            self.message.value = note(f"Not saved: {notebook_words(exc)}", "error")
             return
         self.saved = self._saved()
         self.check()
