@@ -249,10 +249,17 @@ def files_under(src: str | os.PathLike) -> Iterator[str]:
             yield os.path.join(root, name)
 
 
-def scan(src: str | os.PathLike, map_fn=map) -> tuple[list[Instance], list[Skipped]]:
+def scan(src: str | os.PathLike, map_fn=map, progress: bool = False
+         ) -> tuple[list[Instance], list[Skipped]]:
     """Catalog every file under ``src``; ``map_fn`` may be an executor's map."""
     instances, skipped = [], []
-    for rec in map_fn(read_header, list(files_under(src))):
+    files = list(files_under(src))
+    records = map_fn(read_header, files)
+    if progress:
+        from .progress import progress_bar
+
+        records = progress_bar(records, total=len(files), desc="scan", unit="file")
+    for rec in records:
         (instances if isinstance(rec, Instance) else skipped).append(rec)
     return instances, skipped
 

@@ -39,8 +39,6 @@ def test_push_runs_in_the_background_and_summarises(curated: Curated, xnat_serve
     result = push.wait(120)
     assert not push.busy and result is push.result
     assert set(push.table["status"]) == {"uploaded"}
-    assert push.studies_bar.value == 2 == push.studies_bar.max
-    assert push.data_bar.value > 0
     assert "Done: 2 uploaded" in push.status.value
     assert push.results.value.count("uploaded") == 2
     assert push.retry_button.disabled and not push.push_button.disabled

@@ -11,13 +11,16 @@ in the display bundle), so an executed notebook read without a kernel shows it.
 Public API (stable)
 -------------------
 ``CurationApp(source, *, profile, store, out, lookup="", site="", reviewer="",
-destination=None, project=None, **push_options)``
-    One widget over the steps: browse and select, lookup, de-identify and verify,
-    review, approve, push; three actions (``deid_button``, ``approve_button``,
-    ``push.push_button``) from a folder to a confirmed push. Attributes: ``browser``
-    (StudyBrowser), ``lookup`` (Text), ``review`` (VBox), ``reviewer`` and
-    ``approve_note`` (Text), ``push`` (PushPanel), ``states`` and ``next_step`` (HTML),
-    ``report``, ``deidentify()``, ``approve()``.
+protocol=None, destination=None, project=None, instances=None, **push_options)``
+    One widget over the steps: browse and select, lookup, de-identify and verify
+    (and check the trial protocol), review, approve or reject, push; three actions
+    (``deid_button``, ``approve_button``, ``push.push_button``) from a folder to a
+    confirmed push. Attributes: ``browser`` (StudyBrowser), ``lookup`` (Text),
+    ``withdraw_unticked`` (Checkbox), ``progress``, ``findings`` (HTML), ``review``
+    (VBox), ``chosen`` (SelectMultiple: the studies to sign off), ``reviewer`` and
+    ``approve_note`` (Text), ``reject_button``, ``push`` (PushPanel), ``states`` and
+    ``next_step`` (HTML), ``report``, ``deidentify()``, ``approve()``, ``reject()``,
+    ``refresh()``, ``static_html()``.
 ``QCFlags(store, trial, out, reviewer="")``
     A quality (usable, questionable, unusable; none preselected) and a note per series
     of an output, saved to the store and written to the XNAT scans after the push.
@@ -61,7 +64,7 @@ destination=None, project=None, **push_options)``
 ``PushPanel(out, profile, store, *, url=None, project=None, **pusher_options)``
     Attributes: ``destination`` and ``project`` (Text), ``push_button``,
     ``pause_button`` (its label says pause or resume), ``cancel_button``,
-    ``retry_button``, ``studies_bar`` / ``data_bar`` (progress), ``status`` and
+    ``retry_button``, ``progress`` (HTML bars), ``status`` and
     ``results`` (HTML), ``table`` (DataFrame per study), ``result`` (PushResult),
     ``busy``, ``wait(timeout=None)``, ``close()``.
 ``SignOffForm(store, trial, studies, *, reviewer="", note="")`` (no verdict preselected)
@@ -82,7 +85,7 @@ CSS classes (for browser tests and stylesheets)
 ``wb-before-image``, ``wb-after-image``, ``wb-viewer-message``; ``wb-tag-diff``;
 ``wb-phi-scan``; ``wb-contact-sheet``, ``wb-thumbnails``; ``wb-push-panel``,
 ``wb-push``, ``wb-pause``, ``wb-cancel``, ``wb-retry``, ``wb-push-status``,
-``wb-push-results``, ``wb-studies-bar``; ``wb-sign-off``, ``wb-sign-offs``;
+``wb-push-results``, ``wb-push-progress``; ``wb-sign-off``, ``wb-sign-offs``;
 ``wb-subject-ids``, ``wb-save-subject-ids``, ``wb-subject-ids-message``;
 ``wb-curation-app``, ``wb-deidentify``, ``wb-approve``, ``wb-study-states``,
 ``wb-next-step``; ``wb-qc-flags``, ``wb-save-flags``.

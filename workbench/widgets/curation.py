@@ -23,6 +23,7 @@ from ..catalog import scan
 from ..deid.run import deidentify_delivery
 from ..errors import WorkbenchError
 from ..profile import Profile, load_profile
+from ..progress import bars_into
 from ..protocol import check, findings_table, load_protocol, study_results
 from ..store import Store
 from .base import View, classes, note, notebook_words
@@ -80,7 +81,7 @@ class CurationApp(View):
         self.site = site
         self.protocol = load_protocol(protocol) if protocol else None
         self.report = None
-        self.instances = instances if instances is not None else scan(self.source)[0]
+        self.instances = instances if instances is not None else scan(self.source, progress=True)[0]
         self.browser = StudyBrowser(self.instances, self.profile)
         self.lookup = w.Text(value=lookup, description="lookup", placeholder="subjects.csv",
                              layout=w.Layout(width="520px"))
@@ -89,6 +90,7 @@ class CurationApp(View):
             layout=w.Layout(width="520px"))
         self.deid_button = w.Button(description="De-identify", button_style="primary",
                                     icon="user-secret")
+        self.progress = w.HTML()
         self.findings = w.HTML()
         self.review = w.VBox()
         self.chosen = w.SelectMultiple(description="studies", rows=4,
@@ -111,7 +113,7 @@ class CurationApp(View):
             w.HTML("<h3>1. Browse and select</h3>"), self.browser.widget,
             w.HTML("<h3>2. Lookup</h3>"), self.lookup,
             w.HTML("<h3>3. De-identify and verify</h3>"), self.withdraw_unticked,
-            self.deid_button, self.findings,
+            self.deid_button, self.progress, self.findings,
             w.HTML("<h3>4. Review</h3>"), self.review,
             w.HTML("<h3>5. Approve or reject</h3>"), self.chosen,
             w.HBox([self.reviewer, self.approve_note]),
@@ -146,10 +148,11 @@ class CurationApp(View):
             headers = [i for i in self.instances if i.series_uid in chosen]
             self._check_protocol(headers)
             self._say("De-identifying and verifying ...")
-            self.report = deidentify_delivery(
-                self.source, self.out, self.profile, store=self.store,
-                lookup=self.lookup.value.strip() or None, site=self.site or None, resume=True,
-                headers=headers, progress=False)
+            with bars_into(self.progress):
+                self.report = deidentify_delivery(
+                    self.source, self.out, self.profile, store=self.store,
+                    lookup=self.lookup.value.strip() or None, site=self.site or None,
+                    resume=True, headers=headers)
         except WorkbenchError as exc:
             self._say(f"Not de-identified: {notebook_words(exc)}", "error")
             return
@@ -281,4 +284,6 @@ class CurationApp(View):
                 f"{html.escape(str(self.out))}</p>"
                 f"<h4>Selected series ({len(chosen)} of {len(catalog)})</h4>"
                 + chosen[columns].to_html(index=False, escape=True)
-                + self.states.value + self.next_step.value)
+                + self.progress.value + self.findings.value + self.states.value
+                + (self.push.progress.value + self.push.status.value if self.push.result else "")
+                + self.next_step.value)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 from ..profile import Profile, load_profile
+from ..progress import bars_into
 from ..push import PushController, PushResult, StudyOutcome, XnatPusher
 from ..push.local import find_studies
 from ..push.result import HELD, PRESENT, UPLOADED
@@ -50,8 +51,8 @@ class PushPanel(View):
     push_button, pause_button, cancel_button, retry_button : ipywidgets.Button
         Start; pause or resume (the label says which); cancel before the next study;
         push again the studies that failed or were cancelled.
-    studies_bar, data_bar : ipywidgets.IntProgress, ipywidgets.FloatProgress
-        Studies done, and megabytes of them.
+    progress : ipywidgets.HTML
+        The push's progress bars (all of it, and the study uploading), kept as HTML.
     status : ipywidgets.HTML
         What the push is doing, or why it stopped.
     results : ipywidgets.HTML
@@ -85,8 +86,7 @@ class PushPanel(View):
         self.pause_button = w.Button(description="pause", icon="pause")
         self.cancel_button = w.Button(description="cancel", icon="stop")
         self.retry_button = w.Button(description="retry failed", icon="redo", disabled=True)
-        self.studies_bar = w.IntProgress(value=0, min=0, max=1, description="studies")
-        self.data_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="MB")
+        self.progress = w.HTML()
         self.status = w.HTML()
         self.results = w.HTML()
         self.push_button.on_click(lambda _: self.start())
@@ -96,11 +96,11 @@ class PushPanel(View):
         self.widget = w.VBox([
             w.HBox([self.destination, self.project]),
             w.HBox([self.push_button, self.pause_button, self.cancel_button, self.retry_button]),
-            w.HBox([self.studies_bar, self.data_bar]), self.status, self.results])
+            self.progress, self.status, self.results])
         classes({self.widget: "wb-push-panel", self.push_button: "wb-push",
                  self.pause_button: "wb-pause", self.cancel_button: "wb-cancel",
                  self.retry_button: "wb-retry", self.status: "wb-push-status",
-                 self.results: "wb-push-results", self.studies_bar: "wb-studies-bar"})
+                 self.results: "wb-push-results", self.progress: "wb-push-progress"})
         self.refresh()
 
     def refresh(self) -> None:
@@ -138,11 +138,7 @@ class PushPanel(View):
         if self.controller.cancelled:
             self.controller = PushController()
         pending = ([o.study for o in self.result.failed] if retry else list(self.table["study"]))
-        self.studies_bar.max = max(len(pending), 1)
-        self.studies_bar.value = 0
-        rows = self.table[self.table["study"].isin(pending)]
-        self.data_bar.max = max(float(rows["megabytes"].sum()), 1e-6)
-        self.data_bar.value = 0.0
+        self._done, self._pending_count = 0, len(pending)
         self.push_button.disabled = self.retry_button.disabled = True
         self.status.value = note("Pushing " + ("the failed studies again" if retry else
                                                f"{len(pending)} studies") + " ...")
@@ -172,6 +168,10 @@ class PushPanel(View):
         return store
 
     def _run(self, retry: bool) -> None:
+        with bars_into(self.progress):
+            self._push(retry)
+
+    def _push(self, retry: bool) -> None:
         try:
             if retry:
                 result = self.result.retry_failed(self.controller)
@@ -179,7 +179,7 @@ class PushPanel(View):
                 pusher = XnatPusher(self.out, self.profile, store=self._store(),
                                     url=self.destination.value.strip() or None,
                                     project=self.project.value.strip() or None,
-                                    controller=self.controller, progress=False,
+                                    controller=self.controller, progress=True,
                                     on_study=self._on_study, **self.options)
                 result = pusher.push()
         except WorkbenchError as exc:
@@ -195,13 +195,10 @@ class PushPanel(View):
 
     def _on_study(self, outcome: StudyOutcome) -> None:
         with self._lock:
-            self.studies_bar.value += 1
-            self.data_bar.value = min(self.data_bar.max,
-                                      self.data_bar.value + outcome.bytes / 1e6)
+            self._done += 1
             self._update(outcome)
-            done = self.studies_bar.value
-            self.status.value = note(f"{done} of {self.studies_bar.max} studies done; last: "
-                                     f"{outcome.study} {outcome.status}.")
+            self.status.value = note(f"{self._done} of {self._pending_count} studies done; "
+                                     f"last: {outcome.study} {outcome.status}.")
 
     def _finish(self, result: PushResult) -> None:
         with self._lock:
