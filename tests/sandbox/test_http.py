@@ -45,6 +45,19 @@ def test_basic_auth_sets_session_cookie_and_aliases_route(sandbox_xnat, http):
     assert requests.get(f"{url}/data/projects").status_code == 401
 
 
+def test_unmatched_requests_answer_as_before(sandbox_xnat, http):
+    url = sandbox_xnat.url
+    assert requests.get(f"{url}/nowhere").status_code == 401
+    assert requests.get(f"{url}/data/version").status_code == 404
+    for method, path in (("GET", "/nowhere"), ("GET", "/data/services/import"),
+                         ("PUT", "/xapi/users"), ("GET", "/data/services/auth"),
+                         ("POST", "/data/services/prearchive/nope"), ("GET", "/data/prearchive")):
+        answer = http.request(method, url + path)
+        assert (answer.status_code, answer.text) == (404, f"Not found: {path}"), (method, path)
+    assert http.post(f"{url}/data/projects/P1/files").status_code == 405
+    assert http.get(f"{url}/data/search/elements/x").json()["ResultSet"]["Result"] == []
+
+
 def test_chunked_import_and_file_operations(sandbox_xnat, http, make_study):
     url = sandbox_xnat.url
     study = make_study()

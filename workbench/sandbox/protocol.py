@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -170,6 +171,21 @@ def html(title: str, message: str, status: int) -> Response:
     return Response(status, page.encode("utf-8"), HTML)
 
 
+def item_meta(xsi_type: str, insert_date: str = "") -> dict:
+    """``meta`` member of an object in XNAT's ``items`` JSON."""
+    meta = {"xsi:type": xsi_type, "isHistory": False, "create_event_id": 1}
+    if insert_date:
+        meta["start_date"] = insert_date
+    return meta
+
+
+def items(xsi_type: str, data_fields: dict, children: list | None = None,
+          insert_date: str = "") -> Response:
+    """One object in XNAT's ``items`` JSON shape (``format=json`` on an object URI)."""
+    item = {"children": children or [], "meta": item_meta(xsi_type, insert_date),
+            "data_fields": data_fields}
+    return json_response({"items": [item]})
+
 def result_set(rows: list[dict[str, str]], fmt: str) -> Response:
     """Listing in XNAT's ``ResultSet`` JSON shape, or CSV when ``format=csv``."""
     if fmt == "csv":
@@ -182,3 +198,14 @@ def result_set(rows: list[dict[str, str]], fmt: str) -> Response:
         writer.writerows(rows)
         return Response(200, out.getvalue().encode("utf-8"), CSV)
     return json_response({"ResultSet": {"Result": rows, "totalRecords": str(len(rows))}})
+
+
+def zip_response(members: list[tuple[str, Path]], name: str) -> Response:
+    """Zip download streamed as a chunked body; ``members`` are (name in zip, file) pairs."""
+    def write(out: IO[bytes]) -> None:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for member, path in members:
+                archive.write(path, member)
+
+    return Response(content_type=ZIP, writer=write,
+                    headers=[("Content-Disposition", f'attachment; filename="{name}.zip"')])
