@@ -132,7 +132,7 @@ def test_every_ltp2_row():
 
 
 def test_ltp2_labcas_rows_keep_their_dicom_meaning():
-    text = (Path(__file__).parents[1] / "workbench" / "profiles" / "ltp2-jpl.yaml").read_text()
+    text = (Path(__file__).parents[1] / "profiles" / "ltp2-jpl.yaml").read_text()
     assert "LabCAS" in text
     plan = load_profile("ltp2-jpl").plan
     for tag in (0x00180015, 0x00180022, 0x00180050):  # BodyPartExamined, ScanOptions, SliceThickness

@@ -18,7 +18,7 @@ from workbench.examples import Planted
 from workbench.protocol import (check, findings_table, is_tg263, load_protocol, tg263_names,
                                 tg263_suggestions)
 
-SHIPPED = Path(__file__).resolve().parents[1] / "workbench" / "profiles" / "protocols"
+SHIPPED = Path(__file__).resolve().parents[1] / "profiles" / "protocols"
 
 
 @pytest.fixture(scope="module")

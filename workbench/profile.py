@@ -35,7 +35,16 @@ from .dicomio import dictionary_vr
 from .errors import ProfileError
 
 TABLE_EDITION = "2024b"
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+def shipped_profiles_dir() -> Path:
+    """The folder of shipped profiles (and ``protocols/``): ``workbench/profiles/`` when
+    installed from a wheel, the repository's ``profiles/`` beside ``workbench/`` when run
+    from a source checkout or an editable install."""
+    packaged = Path(__file__).resolve().parent / "profiles"
+    checkout = packaged.parent.parent / "profiles"
+    return checkout if not packaged.is_dir() and checkout.is_dir() else packaged
+
 
 #: Option keyword -> (Table E.1-1 column, CID 7050 code, code meaning).
 OPTIONS: dict[str, tuple[str, str, str]] = {
@@ -307,7 +316,7 @@ def resolve_row(row: dict[str, Any], options: frozenset[str]) -> Action:
 def _search_path(sub: str = "") -> list[Path]:
     """WORKBENCH_PROFILE_PATH's folders, then the shipped ones (each joined with ``sub``)."""
     extra = [Path(p) for p in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(":") if p]
-    return [folder / sub for folder in [*extra, PROFILES_DIR]]
+    return [folder / sub for folder in [*extra, shipped_profiles_dir()]]
 
 
 def find_profile(name: str | os.PathLike, near: Path | None = None, sub: str = "",

@@ -90,8 +90,13 @@ def open_workers(workers: int = 1, scheduler: str = "", *, executor: Executor | 
 
 @contextmanager
 def _dask(address: str, timeout: float) -> Iterator[Workers]:
-    import dask
-    from distributed import Client
+    try:
+        import dask
+        from distributed import Client
+    except ImportError as exc:
+        raise BatchError(f"a Dask scheduler needs Dask ({exc.name} is not installed); install it "
+                         "with `pip install 'workbench[dask]'`, or leave the scheduler empty to "
+                         "use a local process pool.") from None
 
     try:
         with dask.config.set({SENT_LOG: 0}):  # sent tasks are not kept for debugging
