@@ -9,12 +9,17 @@
 * ``read 2 slices``   pydicom reading and decoding a 512x512 CT slice and its output,
 * ``open viewer``     ``SliceViewer`` on the 512x512 CT series, first slice rendered,
 * ``render slice``    the viewer moving to another slice (read, window, outline, PNG x2),
-* ``change window``   another preset on the same slice (cached frames).
+* ``change window``   another preset on the same slice (cached frames),
+* ``tag diff 1000``, ``PHI scan 1000``  tag diff and PHI scan rendered for a 1,000-attribute
+  instance (HTML, first page),
+* ``phi scan 50k``    :func:`workbench.review.phi_scan` over a delivery of ``--phi-files``
+  instances written to disk (32x32 images, example headers with varied UIDs).
 
 Instances of the browser benchmark are catalog records (no files: it measures the catalog,
 not disk I/O); the slice benchmark de-identifies a generated 512x512 CT.
 
     python bench/review_open.py [--instances 50000] [--studies 100] [--repeat 3]
+                                [--phi-files 50000]
 """
 
 from __future__ import annotations
@@ -141,15 +146,84 @@ def slice_rows(root: Path, repeat: int) -> list[tuple[str, float, str]]:
     return rows
 
 
+def wide_rows(root: Path, repeat: int) -> list[tuple[str, float, str]]:
+    from pydicom import dcmread
+
+    from workbench.examples import generate
+    from workbench.review import phi_scan, phi_scan_html, tag_diff, tag_diff_html
+
+    planted = generate(root / "wide", patients=1, seed=5, ct_slices=1, ct_size=32)
+    source = sorted(Path(planted.delivery).rglob("*.dcm"))[0]
+    ds = dcmread(source)
+    n = 0
+    while len(ds) < 1000:  # private text elements (and their creators) up to 1,000
+        block = ds.private_block(0x0011 + 2 * (n // 240), f"BENCH {n // 240}", create=True)
+        block.add_new(0x10 + n % 240, "LO", f"value {n}")
+        n += 1
+    wide = root / "wide.dcm"
+    ds.save_as(wide)
+    t_diff, _ = timed(lambda: tag_diff_html(tag_diff(source, wide)), repeat)
+    t_phi, _ = timed(lambda: phi_scan_html(phi_scan([source], [wide], progress=False)), repeat)
+    return [("tag diff 1000", t_diff, f"tag diff rendered for a {len(ds):,}-attribute instance"),
+            ("PHI scan 1000", t_phi, f"PHI scan rendered for a {len(ds):,}-attribute instance")]
+
+
+def small(ds):
+    """``ds`` with a 32x32 image of zeros (None when it has no uncompressed image)."""
+    if "PixelData" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return None
+    ds.Rows = ds.Columns = 32
+    if "NumberOfFrames" in ds:
+        ds.NumberOfFrames = 1
+    ds.PixelData = bytes(32 * 32 * ds.SamplesPerPixel * ds.BitsAllocated // 8)
+    return ds
+
+
+def phi_rows(root: Path, files: int) -> list[tuple[str, float, str]]:
+    from pydicom import dcmread
+    from pydicom.uid import generate_uid
+
+    from workbench.examples import generate
+    from workbench.review import phi_scan
+
+    planted = generate(root / "headers", patients=2, seed=11, ct_slices=2, ct_size=32)
+    templates = [small(dcmread(p)) for p in sorted(Path(planted.delivery).rglob("*.dcm"))]
+    templates = [ds for ds in templates if ds is not None]
+    delivery = root / "delivery"
+    start = time.perf_counter()
+    for n in range(files):
+        ds = templates[n % len(templates)]
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.InstanceNumber = n + 1
+        folder = delivery / f"{n // 1000:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        ds.save_as(folder / f"IM{n:06d}.dcm", enforce_file_format=True)
+    os.sync()  # the scan reads files already on disk
+    written = time.perf_counter() - start
+    paths = sorted(str(p) for p in delivery.rglob("*.dcm"))
+    start = time.perf_counter()
+    table = phi_scan(paths, paths)
+    seconds = time.perf_counter() - start
+    return [("phi scan 50k", seconds,
+             f"{files} before + the same {files} as after (not de-identified), "
+             f"{1000 * seconds / (2 * files):.3f} ms a file, {len(table)} distinct values; "
+             f"{len(templates)} example headers (32x32 images), written in {written:.0f} s")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=50_000)
     parser.add_argument("--studies", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--phi-files", type=int, default=50_000,
+                        help="instances of the PHI scan's delivery (0: leave the row out)")
     args = parser.parse_args()
     rows = browser_rows(args.instances, args.studies, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         rows += slice_rows(Path(tmp), args.repeat)
+        rows += wide_rows(Path(tmp), args.repeat)
+        if args.phi_files:
+            rows += phi_rows(Path(tmp), args.phi_files)
     times = {name: t for name, t, _ in rows}
     print(f"{'step':20} {'seconds':>9}  detail")
     for name, t, detail in rows:
