@@ -52,3 +52,14 @@ def test_keys_export(tmp_path, capsys):
     s.close()
     assert main(["keys", "export", "--store", str(db), "-o", str(tmp_path / "k.csv")]) == 0
     assert "SITE01-0001" in (tmp_path / "k.csv").read_text()
+
+
+def test_a_store_answers_from_another_thread(tmp_path):
+    """A notebook app's button callbacks run on the kernel's other threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = Store(tmp_path / "state.sqlite")
+    store.audit("T1", "made", {})
+    with ThreadPoolExecutor(1) as other:
+        events = other.submit(lambda: [e["event"] for e in store.audit_log("T1")]).result()
+    assert events == ["made"]

@@ -126,7 +126,9 @@ class Store:
             for place in (self.path, self.path.parent):
                 if not os.access(place, os.W_OK):
                     raise PermissionError(f"{place} is read-only for this user")
-            self.db = sqlite3.connect(self.path)
+            # A notebook app's buttons call back on the kernel's other threads: share the
+            # connection across threads where SQLite is built serialized (threadsafety 3).
+            self.db = sqlite3.connect(self.path, check_same_thread=sqlite3.threadsafety < 3)
             self.db.executescript(f"BEGIN; {SCHEMA} COMMIT;")  # one transaction: one sync
             self._add_column("outputs", "sha256")  # stores made before these were recorded
             self._add_column("sign_offs", "outputs_digest")

@@ -89,6 +89,8 @@ def test_a_rejected_study_is_not_pushed_and_the_approved_one_is(tmp_path, xnat_s
     result = app.push.wait(120)
     assert result is not None and len(holdings(xnat_server)) == 1
     assert {o.status for o in result.outcomes} == {"uploaded", "held"}
+    assert "1 uploaded, 0 already present, 0 not pushed, 1 held" in app.push.status.value
+    assert "retry failed" not in app.push.status.value  # nothing to retry: it was rejected
     app.refresh()
     rows = {r["study"]: r for r in _states(app)}
     assert rows[first]["state"] == "pushed and confirmed" and rows[second]["state"] == "rejected"

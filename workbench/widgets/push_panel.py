@@ -206,10 +206,13 @@ class PushPanel(View):
             for outcome in result.outcomes:
                 self._update(outcome)
             counts = result.table["status"].value_counts()
+            held = int(counts.get(HELD, 0))
+            failed = len(result.failed) - held
             self.status.value = note(
                 f"Done: {counts.get(UPLOADED, 0)} uploaded, {counts.get(PRESENT, 0)} already "
-                f"present, {len(result.failed)} not pushed"
-                + ("; fix the reasons and press 'retry failed'" if result.failed else "")
+                f"present, {failed} not pushed"
+                + (f", {held} held (not approved; see their reasons)" if held else "")
+                + ("; fix the reasons and press 'retry failed'" if failed else "")
                 + f". Receipts: {result.receipt_csv}", "warning" if result.failed else "info")
 
     # -- the table -----------------------------------------------------------------------
