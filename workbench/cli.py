@@ -76,19 +76,11 @@ def cmd_profiles(args) -> int:
         print(f"{profile.name}: {profile.title}\nsource: {profile.source}\n"
               f"chain: {' -> '.join(profile.chain)}\noptions: "
               f"{', '.join(sorted(profile.options)) or '(none)'}\nhash: {profile.hash}\n")
-        with_pandas_wide()
         print(plan_table(profile).to_string(index=False))
         return 0
     for name, title, _ in list_profiles():
         print(f"{name:22s} {title}")
     return 0
-
-
-def with_pandas_wide() -> None:
-    import pandas as pd
-
-    pd.set_option("display.width", 200)
-    pd.set_option("display.max_colwidth", 70)
 
 
 def cmd_deid(args) -> int:
@@ -103,43 +95,11 @@ def cmd_deid(args) -> int:
         args.src, args.out, args.profile, store=store, secret=_secret(args), lookup=args.lookup,
         site=args.site, workers=args.workers, resume=args.resume, quarantine=args.quarantine,
         progress=not os.environ.get("TQDM_DISABLE"))
-    print_report(report)
+    print("\n".join(report.lines()))
     for warning in filter(None, (*report.warnings, store.exposure(),
                                  quarantine_exposure(report.quarantine))):
         print(warning, file=sys.stderr)
     return report.exit_code
-
-
-def print_report(report) -> None:
-    """Per-study summary, then what was skipped and what was quarantined and why."""
-    print(f"profile {report.profile} (sha256 {report.profile_hash[:12]}) -> {report.out}")
-    if report.studies:
-        width = max(len(r["subject_id"]) for r in report.studies) + 2
-        print(f"{'subject':{width}}{'study':22}{'files':>6}{'written':>8}{'unchanged':>10}"
-              f"{'quarantined':>12}  state")
-        for r in report.studies:
-            print(f"{r['subject_id']:{width}}{r['study']:22}{r['files']:>6}{r['written']:>8}"
-                  f"{r['unchanged']:>10}{r['quarantined']:>12}  {r['state']}"
-                  + (f" ({r['reasons']})" if r["reasons"] else ""))
-    series: dict[tuple[str, str], int] = {}
-    for s in report.skipped:
-        if s.kind == "not-selected":
-            key = (os.path.dirname(s.path), s.reason)
-            series[key] = series.get(key, 0) + 1
-        else:
-            print(f"skipped {s.path}: {s.reason}")
-    for (folder, reason), n in sorted(series.items()):
-        print(f"skipped series {folder} ({n} file(s)): {reason}")
-    for dup, original in report.duplicates:
-        print(f"duplicate skipped: {dup} (identical to {original})")
-    if report.quarantined:
-        print(f"quarantined {len(report.quarantined)} file(s) in {report.quarantine} "
-              "(reasons in reasons.jsonl):")
-        for o in report.quarantined:
-            print(f"  {o.source}: {o.reason}")
-    ok = sum(r["written"] + r["unchanged"] for r in report.studies)
-    print(f"{ok} file(s) de-identified and verified, {len(report.quarantined)} quarantined, "
-          f"{len(report.skipped)} skipped")
 
 
 def cmd_verify(args) -> int:
@@ -181,7 +141,6 @@ def cmd_status(args) -> int:
     if not states:
         print(f"no de-identified studies in {args.out}")
         return 0
-    with_pandas_wide()
     print(states_table(states).to_string(index=False))
     waiting = [s.folder for s in states if s.state == WAITING]
     if waiting:
@@ -237,7 +196,6 @@ def cmd_push(args) -> int:
         args.out, args.profile, store=_store(args), url=args.xnat, project=args.project,
         share_to=args.share_to, overwrite=args.overwrite, receipts=args.receipts,
         progress=not os.environ.get("TQDM_DISABLE"))
-    with_pandas_wide()
     print(result.table.to_string(index=False))
     counts = result.table["status"].value_counts()
     held = counts.get("held", 0)
@@ -262,7 +220,6 @@ def cmd_listing(args) -> int:
     from .push.listing import server_listing
 
     table = server_listing(args.xnat, args.project)
-    with_pandas_wide()
     print(table.to_string(index=False) if len(table) else f"project {args.project} is empty")
     print(f"{table['session'].nunique()} session(s), {len(table)} scan(s), "
           f"{int(table['files'].sum())} file(s)")

@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 
 from .approval import APPROVED, sign
-from .cli import print_report, with_pandas_wide
 from .deid.run import deidentify_delivery
 from .errors import WorkbenchError
 from .examples import generate
@@ -55,7 +54,7 @@ def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = Fals
           f"--lookup {planted.subjects_csv}")
     report = deidentify_delivery(planted.delivery, out, PROFILE, store=store,
                                  lookup=str(planted.subjects_csv), progress=progress)
-    print_report(report)
+    print("\n".join(report.lines()))
 
     _step(f"workbench verify {planted.delivery} {out} --profile {PROFILE}")
     verification = verify_delivery(planted.delivery, out, PROFILE, store=store)
@@ -79,7 +78,6 @@ def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = Fals
         _step(f"workbench push {out} --profile {PROFILE} --xnat {server.url}")
         result = push_studies(out, PROFILE, store=store, url=server.url,
                               login=(USER, PASSWORD), progress=progress)
-        with_pandas_wide()
         print(result.table.to_string(index=False))
         print(f"receipts: {result.receipt_csv} and {result.receipt_json.name}")
 

@@ -82,6 +82,38 @@ class Report:
         """0 when everything selected was de-identified and verified, else 2."""
         return 2 if next(self.files.outcomes("quarantined"), None) else 0
 
+    def lines(self) -> list[str]:
+        """Per-study summary, then what was skipped and what was quarantined and why (what
+        ``workbench deid`` prints)."""
+        lines = [f"profile {self.profile} (sha256 {self.profile_hash[:12]}) -> {self.out}"]
+        if self.studies:
+            width = max(len(r["subject_id"]) for r in self.studies) + 2
+            lines.append(f"{'subject':{width}}{'study':22}{'files':>6}{'written':>8}"
+                         f"{'unchanged':>10}{'quarantined':>12}  state")
+            lines += [f"{r['subject_id']:{width}}{r['study']:22}{r['files']:>6}{r['written']:>8}"
+                      f"{r['unchanged']:>10}{r['quarantined']:>12}  {r['state']}"
+                      + (f" ({r['reasons']})" if r["reasons"] else "") for r in self.studies]
+        series: dict[tuple[str, str], int] = {}
+        for s in self.skipped:
+            if s.kind == "not-selected":
+                key = (os.path.dirname(s.path), s.reason)
+                series[key] = series.get(key, 0) + 1
+            else:
+                lines.append(f"skipped {s.path}: {s.reason}")
+        lines += [f"skipped series {folder} ({n} file(s)): {reason}"
+                  for (folder, reason), n in sorted(series.items())]
+        lines += [f"duplicate skipped: {dup} (identical to {original})"
+                  for dup, original in self.duplicates]
+        held = self.quarantined
+        if held:
+            lines.append(f"quarantined {len(held)} file(s) in {self.quarantine} "
+                         "(reasons in reasons.jsonl):")
+            lines += [f"  {o.source}: {o.reason}" for o in held]
+        ok = sum(r["written"] + r["unchanged"] for r in self.studies)
+        lines.append(f"{ok} file(s) de-identified and verified, {len(held)} quarantined, "
+                     f"{len(self.skipped)} skipped")
+        return lines
+
     def to_json(self) -> dict:
         return {"profile": self.profile, "profile_hash": self.profile_hash, "out": self.out,
                 "studies": self.studies, "skipped": [asdict(s) for s in self.skipped],
