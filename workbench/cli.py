@@ -93,8 +93,7 @@ def cmd_deid(args) -> int:
     store = _store(args)
     report = deidentify_delivery(
         args.src, args.out, args.profile, store=store, secret=_secret(args), lookup=args.lookup,
-        site=args.site, workers=args.workers, resume=args.resume, quarantine=args.quarantine,
-        progress=not os.environ.get("TQDM_DISABLE"))
+        site=args.site, workers=args.workers, resume=args.resume, quarantine=args.quarantine)
     print("\n".join(report.lines()))
     for warning in filter(None, (*report.warnings, store.exposure(),
                                  quarantine_exposure(report.quarantine))):
@@ -229,8 +228,7 @@ def cmd_listing(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(args.folder, patients=args.patients,
-                    progress=not os.environ.get("TQDM_DISABLE"))
+    return run_demo(args.folder, patients=args.patients)
 
 
 def cmd_batch(args) -> int:
@@ -239,9 +237,7 @@ def cmd_batch(args) -> int:
     notebook = Path(args.notebook) if args.notebook else default_notebook()
     values = parse_values(args.param or [], parameter_types(notebook))
     run = run_notebook(args.src, args.out, args.profile, store=args.store, values=values,
-                       runs=args.runs, notebook=notebook,
-                       progress=not os.environ.get("TQDM_DISABLE"),
-                       cell_timeout=args.cell_timeout or None)
+                       runs=args.runs, notebook=notebook, cell_timeout=args.cell_timeout or None)
     counts = ", ".join(f"{t['studies']} {state}" for state, t in run.totals.items())
     print(f"batch {run.status}: {counts or 'no studies'}; record in {run.run_dir}")
     if run.message:
@@ -253,7 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    store_help = "state database (default: per-user data folder, or $WORKBENCH_STORE)"
+    store, profile, trial, secret = (argparse.ArgumentParser(add_help=False) for _ in range(4))
+    store.add_argument("--store", help="state database (default: per-user data folder, or "
+                       "$WORKBENCH_STORE)")
+    profile.add_argument("--profile", required=True,
+                         help="the trial's de-identification profile (name or .yaml path)")
+    trial.add_argument("--profile", help="the trial's profile (default: as the store says)")
+    secret.add_argument("--trial-secret-file",
+                        help="file with the trial secret (default: the store's)")
 
     s = sub.add_parser("examples", help="write a synthetic trial delivery with planted identifiers")
     s.add_argument("out")
@@ -272,48 +275,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", nargs="?")
     s.set_defaults(fn=cmd_profiles)
 
-    s = sub.add_parser("deid", help="de-identify and verify a delivery")
+    s = sub.add_parser("deid", help="de-identify and verify a delivery",
+                       parents=[profile, secret, store])
     s.add_argument("src")
     s.add_argument("out")
-    s.add_argument("--profile", required=True)
-    s.add_argument("--trial-secret-file")
     s.add_argument("--lookup", help="CSV lookup table for lookup-based pseudonyms")
     s.add_argument("--site", help="site ID for templates such as {site_id}")
-    s.add_argument("--store", help=store_help)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--resume", action="store_true",
                    help="complete an output folder from an earlier run")
     s.add_argument("--quarantine", help="quarantine folder (default: OUT.quarantine beside OUT)")
     s.set_defaults(fn=cmd_deid)
 
-    s = sub.add_parser("verify", help="re-verify an output folder against its source")
+    s = sub.add_parser("verify", help="re-verify an output folder against its source",
+                       parents=[profile, secret, store])
     s.add_argument("src")
     s.add_argument("out")
-    s.add_argument("--profile", required=True)
-    s.add_argument("--trial-secret-file")
-    s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_verify)
 
     s = sub.add_parser("validate", help="check a delivery against a trial protocol (exit 2 "
-                       "when a check fails)")
+                       "when a check fails)", parents=[store])
     s.add_argument("src")
     s.add_argument("--protocol", required=True, help="protocol name or .yaml path")
     s.add_argument("--site", help="site ID whose ROI rename map applies")
     s.add_argument("--profile", help="record the results for this profile's trial in the "
                    "store (a study that fails cannot then be approved)")
-    s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_validate)
 
-    s = sub.add_parser("status", help="each study of an output folder: state, by whom, when")
+    s = sub.add_parser("status", help="each study of an output folder: state, by whom, when",
+                       parents=[trial, store])
     s.add_argument("out")
-    s.add_argument("--profile", help="the trial's profile (default: as the store says)")
-    s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_status)
 
     for command, verdict, text in (
             ("approve", "approved", "approve studies for release (binds to their outputs)"),
             ("reject", "rejected", "reject studies: they are not released")):
-        s = sub.add_parser(command, help=text)
+        s = sub.add_parser(command, help=text, parents=[trial, store])
         s.add_argument("out")
         s.add_argument("studies", nargs="*", metavar="STUDY",
                        help="SUBJECT/STUDY as workbench status prints it, or a subject ID")
@@ -321,33 +318,28 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--all", action="store_true", help="every study of OUT")
         s.add_argument("--by", required=True, help="who signs off (a reviewer's name)")
         s.add_argument("--note", help="what was looked at, or why (a rejection needs one)")
-        s.add_argument("--profile", help="the trial's profile (default: as the store says)")
-        s.add_argument("--store", help=store_help)
         s.set_defaults(fn=cmd_sign, verdict=verdict)
 
     s = sub.add_parser("lookup-template", help="write a lookup table to fill in with the "
-                       "trial's IDs, one row per patient (or accession)")
+                       "trial's IDs, one row per patient (or accession)", parents=[profile])
     s.add_argument("src")
-    s.add_argument("--profile", required=True)
     s.add_argument("-o", "--output", required=True, help="CSV file to write (not overwritten)")
     s.set_defaults(fn=cmd_lookup_template)
 
-    s = sub.add_parser("keys", help="the linkage key")
+    s = sub.add_parser("keys", help="the linkage key", parents=[store])
     s.add_argument("action", choices=["export"])
     s.add_argument("-o", "--output", help="CSV file (default: standard output)")
     s.add_argument("--trial")
-    s.add_argument("--store", help=store_help)
     s.set_defaults(fn=cmd_keys)
 
-    s = sub.add_parser("push", help="push verified studies to XNAT (exit 2 when some failed)")
+    s = sub.add_parser("push", help="push verified studies to XNAT (exit 2 when some failed)",
+                       parents=[profile, store])
     s.add_argument("out")
-    s.add_argument("--profile", required=True)
     s.add_argument("--xnat", metavar="URL", help="XNAT URL (default: the profile's trial.xnat_url);"
                    " login from XNAT_USER/XNAT_PASSWORD or ~/.netrc")
     s.add_argument("--project", help="XNAT project ID (default: trial.xnat_project)")
     s.add_argument("--share-to", metavar="PROJECT",
                    help="share subjects and sessions into this project (default: trial.share_to)")
-    s.add_argument("--store", help=store_help)
     s.add_argument("--overwrite", choices=["none", "append"], default="none",
                    help="append: complete a session that already holds part of the study")
     s.add_argument("--receipts", metavar="DIR", help="receipts folder (default: OUT.receipts)")
@@ -373,11 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_demo)
 
     s = sub.add_parser("batch", help="a resumable batch run of a delivery (papermill notebook; "
-                       "exit 2 when studies are held for a person)")
+                       "exit 2 when studies are held for a person)", parents=[profile, store])
     s.add_argument("src")
     s.add_argument("out")
-    s.add_argument("--profile", required=True)
-    s.add_argument("--store", help=store_help)
     s.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                    help="a notebook parameter: site, lookup, destination, dry_run, approve, "
                    "xnat_url, xnat_project, workers, scheduler")

@@ -33,7 +33,7 @@ def _step(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = False) -> int:
+def run_demo(folder: str | os.PathLike, patients: int = 3, progress: bool = True) -> int:
     """Run the demo in ``folder`` (replaced if it exists); return 0 when every study arrived.
 
     ``folder`` receives ``example/`` (the delivery and its lookup tables), ``out/``

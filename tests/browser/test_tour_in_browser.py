@@ -140,7 +140,7 @@ def test_tour_runs_and_its_widgets_answer_in_chromium(tmp_path, screenshots: Pat
         phi.screenshot(path=screenshots / "07_phi_scan_surname_only_before.png")
 
         for name, start in [("06_tag_diff.png", "ct = released"),
-                            ("08_contact_sheet.png", "series_files = "),
+                            ("08_contact_sheet.png", "ContactSheet.from_table("),
                             ("09_screen_capture_quarantined.png", "SliceViewer(list(")]:
             cell = _cell(page, start)
             cell.scroll_into_view_if_needed()

@@ -31,3 +31,20 @@ def test_form_records_and_refuses(curated, tmp_path):
     row = store.sign_offs(trial)[-1]
     assert len(store.sign_offs(trial)) == len(before) + 1
     assert (row["subject_id"], row["verdict"], row["note"]) == (studies[-1][0], "rejected", "text")
+
+
+def test_an_unattended_sign_off_covers_the_whole_sample_or_says_why_not(curated, tmp_path):
+    from workbench.review import spot_check_sample
+    from workbench.catalog import scan
+
+    store_path = tmp_path / "state.sqlite"
+    shutil.copyfile(curated.store_path, store_path)
+    store = Store(store_path)
+    trial = curated.profile.trial_key
+    sample = spot_check_sample(scan(curated.out)[0], per_site=1, seed=0)
+    form = SignOffForm.for_sample(store, trial, sample, reviewer="R. Viewer", note="sheets")
+    form.sign_all("approve")  # not a verdict: nothing recorded, the form says so
+    assert "not one of approved, rejected" in form.signed.value and not store.sign_offs(trial)
+    form.sign_all("approved")
+    signed = store.sign_offs(trial, latest=True)
+    assert len(signed) == len(sample) and {s["verdict"] for s in signed} == {"approved"}

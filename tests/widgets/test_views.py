@@ -114,3 +114,19 @@ def test_views_carry_the_css_classes_browser_tests_use(curated: Curated):
         c for b in (panel.push_button, panel.pause_button, panel.cancel_button,
                     panel.retry_button) for c in b._dom_classes}
     panel.close()
+
+
+def test_contact_sheet_from_a_table_names_each_series_and_orders_its_slices(curated: Curated):
+    released = curated.pairs[curated.pairs["state"].isin(["written", "unchanged"])]
+    shuffled = released.sample(frac=1.0, random_state=3)
+    sheet = ContactSheet.from_table(shuffled, every=2, size=32)
+    assert len(sheet.series.options) == released["series_uid"].nunique()  # none lost
+    pet = released[released["modality"] == "PT"]
+    names = [n for n in sheet.series.options if n.startswith("PT ")]
+    assert names == [f"PT {pet['series_description'].iloc[0]}",
+                     f"PT {pet['series_description'].iloc[0]} (2)"]  # one per patient
+    files = sheet._files[names[0]]
+    rows = released.set_index("output").loc[files]
+    assert rows["series_uid"].nunique() == 1 and len(files) == (
+        released["series_uid"] == rows["series_uid"].iloc[0]).sum()
+    assert list(rows["instance_number"]) == sorted(rows["instance_number"])

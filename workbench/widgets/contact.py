@@ -70,6 +70,22 @@ class ContactSheet(View):
         classes({self.widget: "wb-contact-sheet", self.grid: "wb-thumbnails"})
         self._restart()
 
+    @classmethod
+    def from_table(cls, table, *, path: str = "output",
+                   label: str = "{modality} {series_description}", **options) -> ContactSheet:
+        """One series per ``series_uid`` of a table of files (pairs, or a catalog frame):
+        files from its ``path`` column in instance order, named by ``label`` formatted
+        with the series' first row (a name that repeats gets a number: "CT (2)")."""
+        order = [c for c in ("patient_id", "series_number", "instance_number") if c in table]
+        table = table.sort_values(order, kind="stable") if order else table
+        series: dict[str, list] = {}
+        for _, g in table.groupby("series_uid", sort=False):
+            name = base = label.format(**g.iloc[0].to_dict())
+            while name in series:
+                name = f"{base} ({sum(k == base or k.startswith(base + ' (') for k in series) + 1})"
+            series[name] = list(g[path])
+        return cls(series, **options)
+
     @property
     def frames(self) -> SeriesFrames:
         """The frames of the series shown (headers read on first use)."""

@@ -49,6 +49,24 @@ class SignOffForm(View):
         self.widget = w.VBox([self.study, self.reviewer, self.verdict, self.note,
                               self.sign_button, self.signed])
 
+    @classmethod
+    def for_sample(cls, store: Store, trial: str, sample, **options) -> SignOffForm:
+        """The form over a spot-check sample (:func:`workbench.review.spot_check_sample`)."""
+        return cls(store, trial, [(f"{r.site} {r.subject} {r.date}", r.study_uid)
+                                  for r in sample.itertuples()], **options)
+
+    def sign_all(self, verdict: str) -> None:
+        """Sign off every study of the form with ``verdict`` and the form's reviewer and note
+        (an unattended run's sign-off; a refusal is shown, not raised)."""
+        if verdict not in VERDICTS:
+            self.show(f"<p><b>Not recorded:</b> the verdict {html.escape(repr(verdict))} is "
+                      f"not one of {', '.join(VERDICTS)}.</p>")
+            return
+        self.verdict.value = verdict
+        for _, uid in self.study.options:
+            self.study.value = uid
+            self.sign_off()
+
     def sign_off(self, _=None) -> None:
         """Record the form's verdict for the chosen study (a refusal is shown, not raised)."""
         if self.verdict.value is None:
