@@ -25,7 +25,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from .dicomio import PIXEL_DATA_TAG, get_value, parse_header, peek
-from .errors import HeaderRefused, TruncatedFile
+from .errors import HeaderRefused, TruncatedFile, WorkbenchError
 from .header_limits import ITEM_BYTES, HeaderLimits, tag_text
 
 logger = logging.getLogger("workbench")
@@ -252,6 +252,9 @@ def files_under(src: str | os.PathLike) -> Iterator[str]:
 def scan(src: str | os.PathLike, map_fn=map, progress: bool = False
          ) -> tuple[list[Instance], list[Skipped]]:
     """Catalog every file under ``src``; ``map_fn`` may be an executor's map."""
+    if not os.path.exists(src):
+        raise WorkbenchError(f"{src}: no such file or folder; give the delivery folder to "
+                             "catalog.", path=str(src))
     instances, skipped = [], []
     files = list(files_under(src))
     records = map_fn(read_header, files)

@@ -189,12 +189,11 @@ def cmd_keys(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from .push import push_studies
+    from .push import destination_for
 
-    result = push_studies(
-        args.out, args.profile, store=_store(args), url=args.xnat, project=args.project,
-        share_to=args.share_to, overwrite=args.overwrite, receipts=args.receipts,
-        progress=not os.environ.get("TQDM_DISABLE"))
+    result = destination_for(
+        "xnat", args.out, args.profile, store=_store(args), url=args.xnat, project=args.project,
+        share_to=args.share_to, overwrite=args.overwrite, receipts=args.receipts).push()
     print(result.table.to_string(index=False))
     counts = result.table["status"].value_counts()
     held = counts.get("held", 0)

@@ -43,8 +43,12 @@ def test_an_unattended_sign_off_covers_the_whole_sample_or_says_why_not(curated,
     trial = curated.profile.trial_key
     sample = spot_check_sample(scan(curated.out)[0], per_site=1, seed=0)
     form = SignOffForm.for_sample(store, trial, sample, reviewer="R. Viewer", note="sheets")
+    before = store.sign_offs(trial)
     form.sign_all("approve")  # not a verdict: nothing recorded, the form says so
-    assert "not one of approved, rejected" in form.signed.value and not store.sign_offs(trial)
-    form.sign_all("approved")
-    signed = store.sign_offs(trial, latest=True)
-    assert len(signed) == len(sample) and {s["verdict"] for s in signed} == {"approved"}
+    assert "not one of approved, rejected" in form.signed.value
+    assert store.sign_offs(trial) == before
+    form.sign_all("rejected")
+    signed = store.sign_offs(trial)[len(before):]
+    assert len({s["study_uid"] for s in signed}) == len(signed) == len(sample)
+    assert {(s["verdict"], s["reviewer"], s["note"]) for s in signed} == {
+        ("rejected", "R. Viewer", "sheets")}

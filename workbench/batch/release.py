@@ -17,8 +17,9 @@ from pathlib import Path
 
 from ..approval import APPROVED, sign
 from ..profile import Profile
-from ..push import XnatPusher
-from ..push.local import find_studies
+from ..push import destination_for, plan
+from ..push.destination import REFUSED
+from ..push.result import HELD
 from ..store import Store
 from ..errors import BatchError
 from .ledger import VERIFIED, Entry, Ledger
@@ -51,14 +52,14 @@ def release(settings: BatchSettings, profile: Profile, store: Store, ledger: Led
     if settings.approve:
         sign(store, profile.trial_key, out, sorted(wanted), APPROVED, by=f"batch {run_id}",
              note="approved by the batch's approve parameter")
-    local = {s.name: s for s in find_studies(out, store, profile)}
-    refused = [f"{key}: {local[key].refused if key in local else 'no such folder'}"
-               for key in sorted(wanted) if key not in local or local[key].refused]
+    local = {p.study.name: p for p in plan(out, profile, store)}
+    refused = [f"{key}: {local[key].reason if key in local else 'no such folder'}"
+               for key in sorted(wanted) if key not in local or local[key].action == REFUSED]
     if refused:
         raise BatchError(f"nothing pushed: {len(refused)} study folder(s) hold files that were "
                          "not verified: " + "; ".join(refused[:5]))
-    for key in [k for k in wanted if local[k].held]:
-        found[wanted.pop(key)] = Pushed(WAITING, "", local[key].held)
+    for key in [k for k in wanted if local[k].action == HELD]:
+        found[wanted.pop(key)] = Pushed(WAITING, "", local[key].reason)
     if settings.dry_run or not wanted:
         found.update({uid: Pushed(DRY_RUN) for uid in wanted.values()})
         return found
@@ -72,8 +73,9 @@ def release(settings: BatchSettings, profile: Profile, store: Store, ledger: Led
         else:
             found[uid] = Pushed(PUSH_FAILED, "", outcome.reason)
 
-    pusher = XnatPusher(out, profile, store=store, url=settings.xnat_url or None,
-                        project=settings.xnat_project or None, progress=progress,
-                        on_study=confirmed)
-    pusher.push(only=sorted(wanted))
+    destination = destination_for(settings.destination, out, profile, store=store,
+                                  url=settings.xnat_url or None,
+                                  project=settings.xnat_project or None, progress=progress,
+                                  on_study=confirmed)
+    destination.push(only=sorted(wanted))
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import PushError
-from .xnat import Server, public_url
+from .xnat_server import Server, public_url
 
 COLUMNS = ["subject", "session", "date", "study_uid", "scan", "modality", "description",
            "files", "megabytes"]

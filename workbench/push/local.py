@@ -17,6 +17,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from pydicom import dcmread
 
@@ -33,7 +34,7 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 @dataclass
 class LocalFile:
-    """One output file of a study and its digests (``md5`` is filled while zipping;
+    """One output file of a study and its digests (``md5`` is filled as it is read to leave;
     ``sha256`` is the digest recorded when the verifier passed it)."""
 
     path: Path
@@ -183,31 +184,45 @@ def header_values(path: Path, subject_id: str) -> dict[str, str]:
     return values
 
 
-def write_zip(study: LocalStudy, target: Path) -> None:
-    """Write the study's files to a zip on disk (stored, streamed) and fill in their MD5s.
+def verified_chunks(f: LocalFile, size: int = 1 << 20) -> Iterator[bytes]:
+    """The file's bytes, read in chunks, and its MD5 filled in once they are all read.
 
     Raises
     ------
     FileChanged
-        If a file's size, modification time or SHA-256 no longer matches its verification.
+        If the file's size, modification time or SHA-256 no longer matches its
+        verification (the SHA-256 after the last chunk: discard what was sent).
+    """
+    st = f.path.stat()
+    if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns):
+        raise FileChanged(f"not verified: {f.name} changed after verification; {REDO}")
+    digest, verified = hashlib.md5(), hashlib.sha256()
+    with open(f.path, "rb") as src:
+        while chunk := src.read(size):
+            digest.update(chunk)
+            verified.update(chunk)
+            yield chunk
+    if verified.hexdigest() != f.sha256:
+        raise FileChanged(f"not verified: {f.name} is not the file the verifier passed "
+                          f"(its SHA-256 differs); {REDO}")
+    f.md5 = digest.hexdigest()
+
+
+def write_zip(study: LocalStudy, target: Path) -> None:
+    """Write the study's verified files to a zip on disk (stored, streamed).
+
+    Raises
+    ------
+    FileChanged
+        As :func:`verified_chunks`.
     """
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for f in study.files:
-            st = f.path.stat()
-            if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns):
-                raise FileChanged(f"not verified: {f.name} changed after verification; {REDO}")
             info = zipfile.ZipInfo(f.name, _ZIP_TIME)
             info.file_size = f.size
-            digest, verified = hashlib.md5(), hashlib.sha256()
-            with open(f.path, "rb") as src, archive.open(info, "w") as dst:
-                while chunk := src.read(1 << 20):
-                    digest.update(chunk)
-                    verified.update(chunk)
+            with archive.open(info, "w") as dst:
+                for chunk in verified_chunks(f):
                     dst.write(chunk)
-            if verified.hexdigest() != f.sha256:
-                raise FileChanged(f"not verified: {f.name} is not the file the verifier passed "
-                                  f"(its SHA-256 differs); {REDO}")
-            f.md5 = digest.hexdigest()
 
 
 def content_digest(data: bytes) -> tuple[str, str | None]:

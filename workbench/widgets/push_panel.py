@@ -12,8 +12,8 @@ import pandas as pd
 from ..errors import WorkbenchError
 from ..profile import Profile, load_profile
 from ..progress import bars_into
-from ..push import PushController, PushResult, StudyOutcome, XnatPusher
-from ..push.local import find_studies
+from ..push import PushController, PushResult, StudyOutcome, destination_for, plan
+from ..push.destination import SEND
 from ..push.result import HELD, PRESENT, UPLOADED
 from ..store import Store
 from .base import View, classes, note, notebook_words
@@ -41,8 +41,8 @@ class PushPanel(View):
     url, project
         Initial destination; by default the profile's ``xnat_url`` and ``xnat_project``.
     **options
-        Passed to :class:`~workbench.push.XnatPusher` (``receipts``, ``share_to``,
-        ``overwrite``, ``attempts``, ``retry_wait``, ...).
+        Passed to the destination, :func:`~workbench.push.destination_for` ``("xnat", ...)``
+        (``receipts``, ``share_to``, ``overwrite``, ``attempts``, ``retry_wait``, ...).
 
     Attributes
     ----------
@@ -176,12 +176,12 @@ class PushPanel(View):
             if retry:
                 result = self.result.retry_failed(self.controller)
             else:
-                pusher = XnatPusher(self.out, self.profile, store=self._store(),
-                                    url=self.destination.value.strip() or None,
-                                    project=self.project.value.strip() or None,
-                                    controller=self.controller, progress=True,
-                                    on_study=self._on_study, **self.options)
-                result = pusher.push()
+                destination = destination_for(
+                    "xnat", self.out, self.profile, store=self._store(),
+                    url=self.destination.value.strip() or None,
+                    project=self.project.value.strip() or None, controller=self.controller,
+                    progress=True, on_study=self._on_study, **self.options)
+                result = destination.push()
         except WorkbenchError as exc:
             self.status.value = note(f"The push stopped: {notebook_words(exc)}", "error")
         except Exception as exc:  # shown in the panel: a thread has no one to raise to
@@ -219,18 +219,17 @@ class PushPanel(View):
     def _pending(self) -> pd.DataFrame:
         rows = []
         if os.path.isdir(self.out):
-            from pathlib import Path
-
             store = Store(self.store_path)
             try:
-                studies = find_studies(Path(self.out).resolve(), store, self.profile)
+                planned = plan(self.out, self.profile, store)
             finally:
                 store.close()
-            for s in studies:
+            for item in planned:
+                s = item.study
                 rows.append({"pseudonym": s.subject_id, "study": s.name, "files": len(s.files),
                              "megabytes": round(s.size / 1e6, 2),
-                             "status": "refused" if s.refused else HELD if s.held else "pending",
-                             "reason": s.refused or s.held or ""})
+                             "status": "pending" if item.action == SEND else item.action,
+                             "reason": item.reason})
         columns = ["pseudonym", "study", "files", "megabytes", "status", "reason", "project",
                    "session", "confirmed_by"]
         return pd.DataFrame(rows).reindex(columns=columns, fill_value="")
