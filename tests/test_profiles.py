@@ -16,7 +16,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from workbench.cli import main
 from workbench.deid.engine import Engine, Subject
 from workbench.errors import ProfileError
-from workbench.profile import list_profiles, load_profile
+from workbench.profile import Code, list_profiles, load_profile
 
 LTP2 = list(csv.DictReader(open(Path(__file__).parent / "data" / "ltp2_table.csv")))
 SHIPPED = ["ps315-basic", "ltp2-jpl", "eucanimage-strict", "eucanimage-pet", "uk-pet-core-lab",
@@ -49,6 +49,20 @@ def test_composite_resolution_shown():
     assert table.loc["(0008,1140)", "action"] == "keep sequence, hash UIDs inside"  # X/Z/U*
     assert table.loc["(0008,0080)", "action"] == "dummy"  # X/Z/D -> D
     assert "X/Z/D -> D" in table.loc["(0008,0080)", "rule"]
+
+
+def test_a_rule_word_means_its_code_and_the_code_reads_as_written(tmp_path):
+    words = {c.word: c for c in Code if c.word}
+    assert sorted(words) == ["clean", "dummy", "empty", "hash_uid", "keep", "remove",
+                             "shift_date"]
+    rules = "".join(f"  {kw}: {word}\n" for kw, word in zip(
+        ["OperatorsName", "StudyDescription", "PatientName", "InstitutionName",
+         "PerformedProcedureStepDescription", "StudyInstanceUID", "StudyDate"], sorted(words)))
+    path = tmp_path / "words.yaml"
+    path.write_text(f"name: words\nbase: ps315-basic\nattributes:\n{rules}")
+    got = {a.rule.rsplit(": ", 1)[1]: a.code for a in load_profile(path).attributes.values()}
+    assert got == words
+    assert all(code == code.value and f"{code}" == code.value for code in Code)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -136,4 +150,4 @@ def test_ltp2_labcas_rows_keep_their_dicom_meaning():
     assert "LabCAS" in text
     plan = load_profile("ltp2-jpl").plan
     for tag in (0x00180015, 0x00180022, 0x00180050):  # BodyPartExamined, ScanOptions, SliceThickness
-        assert plan.actions[tag].code == "K"
+        assert plan.actions[tag].code == Code.KEEP

@@ -10,7 +10,7 @@ Examples
 --------
 >>> p = load_profile("ps315-basic")
 >>> p.plan.action(0x00100010, "PN").code
-'Z'
+<Code.EMPTY: 'Z'>
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,6 @@ import yaml
 from pydicom.datadict import get_entry, keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
 
-from .deid.uids import is_class_keyword
 from .dicomio import dictionary_vr
 from .errors import ProfileError
 
@@ -68,13 +68,38 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
 }
 BASIC_CODE = ("113100", "Basic Application Confidentiality Profile")
 
-#: How Table E.1-1's composite codes resolve (documented in workbench/profiles/README.md).
-COMPOSITES = {"X/Z": "Z", "X/D": "D", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U*"}
 
-OVERRIDES = {
-    "keep": "K", "remove": "X", "empty": "Z", "dummy": "D", "clean": "C",
-    "hash_uid": "U", "shift_date": "S",
-}
+class Code(StrEnum):
+    """An action code, equal to the string that plans, tables and reports write.
+
+    Each code also carries ``word``, what a profile's rules write for it (None when
+    none does), and ``shown``, what review's plan table shows.
+    """
+
+    def __new__(cls, code: str, word: str | None, shown: str) -> Code:
+        member = str.__new__(cls, code)
+        member._value_, member.word, member.shown = code, word, shown
+        return member
+
+    KEEP = "K", "keep", "keep"
+    REMOVE = "X", "remove", "remove"
+    EMPTY = "Z", "empty", "empty"
+    DUMMY = "D", "dummy", "dummy"
+    CLEAN = "C", "clean", "clean"
+    UID = "U", "hash_uid", "hash UID"
+    SEQUENCE_UIDS = "U*", None, "keep sequence, hash UIDs inside"
+    SHIFT = "S", "shift_date", "shift date"
+    REPLACE = "R", None, "replace"  # a profile writes {replace: "template"}
+
+    @classmethod
+    def for_word(cls, word: Any) -> Code | None:
+        """The code a profile's rule word stands for, None if it is no rule word."""
+        return next((code for code in cls if code.word is not None and code.word == word), None)
+
+
+#: How Table E.1-1's composite codes resolve (documented in workbench/profiles/README.md).
+COMPOSITES = {"X/Z": Code.EMPTY, "X/D": Code.DUMMY, "Z/D": Code.DUMMY, "X/Z/D": Code.DUMMY,
+              "X/Z/U*": Code.SEQUENCE_UIDS}
 SUBJECT_SOURCES = {"lookup", "hash", "sequence", "manual"}
 LOOKUP_KEYS = {"PatientID", "AccessionNumber"}
 
@@ -83,11 +108,10 @@ LOOKUP_KEYS = {"PatientID", "AccessionNumber"}
 class Action:
     """What happens to one attribute, and why.
 
-    ``code`` is one of K, X, Z, D, C, U, U* (keep the sequence, remap UIDs
-    inside), S (shift date) or R (replace with ``value``, a template).
+    ``code`` is a :class:`Code`; ``value`` is the template of R (replace).
     """
 
-    code: str
+    code: Code
     rule: str
     value: str | None = None
 
@@ -99,8 +123,21 @@ class PrivateRule:
     group: int
     creator: str
     element: int | None  # element byte within the block, None = whole block
-    action: str  # "K" or "X"
+    action: Code  # KEEP or REMOVE
     rule: str
+
+
+#: Attributes whose UIDs name a class, syntax or scheme, never an instance.
+CLASS_KEYWORDS = frozenset({
+    "TransferSyntaxUID", "ImplementationClassUID", "CodingSchemeUID",
+    "PrivateInformationCreatorUID", "ContextGroupExtensionCreatorUID", "MappingResourceUID",
+    "ContextUID", "RelatedGeneralSOPClassUID", "OriginalSpecializedSOPClassUID",
+})
+
+
+def is_class_keyword(keyword: str) -> bool:
+    """True when an attribute's UID names a class rather than an instance."""
+    return keyword.endswith("ClassUID") or keyword in CLASS_KEYWORDS
 
 
 #: What a sequence replaced by dummies (D) keeps: codes, and how content items relate.
@@ -149,9 +186,9 @@ class Plan:
             if outer >> 16 & 1:  # a private sequence is kept or removed by the private rules
                 continue
             around = self.action(outer, "SQ", context[:depth])
-            if around.code in ("X", "Z"):
-                return Action("X", f"inside {_label(outer)}: {around.rule}")
-            if around.code == "D":
+            if around.code in (Code.REMOVE, Code.EMPTY):
+                return Action(Code.REMOVE, f"inside {_label(outer)}: {around.rule}")
+            if around.code == Code.DUMMY:
                 return self._dummied(tag, vr, outer)
         place = (*context, tag)
         for path in sorted(self.paths, key=len, reverse=True):
@@ -162,36 +199,36 @@ class Plan:
     def default_action(self, tag: int, vr: str) -> Action:
         """The action for an attribute that Table E.1-1 and the profile do not name."""
         if not _in_dictionary(tag):
-            return Action("X", "not in the data dictionary: removed")
+            return Action(Code.REMOVE, "not in the data dictionary: removed")
         if tag >> 16 == 0x0010:
-            return Action("X", "patient attribute named by no rule: removed")
+            return Action(Code.REMOVE, "patient attribute named by no rule: removed")
         if vr == "SQ":
-            return Action("U*", "not in Table E.1-1: sequence cleaned item by item")
+            return Action(Code.SEQUENCE_UIDS, "not in Table E.1-1: sequence cleaned item by item")
         if vr == "UI":
             if is_class_keyword(keyword_for_tag(tag) or ""):
-                return Action("K", "not in Table E.1-1: class UID kept")
-            return Action("U", "not in Table E.1-1: UID remapped")
+                return Action(Code.KEEP, "not in Table E.1-1: class UID kept")
+            return Action(Code.UID, "not in Table E.1-1: UID remapped")
         if vr in ("DA", "DT"):
             if "retain_long_full_dates" in self.options:
-                return Action("K", "not in Table E.1-1: dates kept (retain_long_full_dates)")
+                return Action(Code.KEEP, "not in Table E.1-1: dates kept (retain_long_full_dates)")
             if "retain_long_modified_dates" in self.options:
-                return Action("S", "not in Table E.1-1: dates shifted "
+                return Action(Code.SHIFT, "not in Table E.1-1: dates shifted "
                                    "(retain_long_modified_dates)")
-            return Action("X", "not in Table E.1-1: dates removed (no date option)")
+            return Action(Code.REMOVE, "not in Table E.1-1: dates removed (no date option)")
         if vr == "PN":
-            return Action("D", "not in Table E.1-1: person names replaced")
-        return Action("K", "not in Table E.1-1: kept")
+            return Action(Code.DUMMY, "not in Table E.1-1: person names replaced")
+        return Action(Code.KEEP, "not in Table E.1-1: kept")
 
     def _dummied(self, tag: int, vr: str, outer: int) -> Action:
         where = f"inside {_label(outer)}, replaced by dummies"
         if tag in STRUCTURE_TAGS or vr in STRUCTURE_VRS:
-            return Action("K", f"{where}: codes and structure kept")
+            return Action(Code.KEEP, f"{where}: codes and structure kept")
         if vr == "UI":
             if "retain_uids" in self.options or is_class_keyword(keyword_for_tag(tag) or ""):
-                return Action("K", f"{where}: class UID kept" if "retain_uids" not in
+                return Action(Code.KEEP, f"{where}: class UID kept" if "retain_uids" not in
                               self.options else f"{where}: UID kept (retain_uids)")
-            return Action("U", f"{where}: UID remapped")
-        return Action("D", f"{where}: dummy value")
+            return Action(Code.UID, f"{where}: UID remapped")
+        return Action(Code.DUMMY, f"{where}: dummy value")
 
     @cached_property
     def private_index(self) -> dict[tuple[int, str, int | None], PrivateRule]:
@@ -251,7 +288,7 @@ class Profile:
             for g, creator, el, meaning in safe_private_rows():
                 if (g, creator.upper(), el) not in known:
                     private.append(PrivateRule(
-                        g, creator, el, "K", f"retain_safe_private: E.3.10-1 ({meaning})"))
+                        g, creator, el, Code.KEEP, f"retain_safe_private: E.3.10-1 ({meaning})"))
         return Plan(actions, private, self.options, dict(self.paths))
 
     @cached_property
@@ -301,12 +338,12 @@ def resolve_row(row: dict[str, Any], options: frozenset[str]) -> Action:
     """Resolve one table row under ``options``: K beats C beats the basic action."""
     found = [(opt, row[col]) for opt, (col, _, _) in OPTIONS.items()
              if opt in options and row.get(col)]
-    for wanted in ("K", "C"):
+    for wanted in (Code.KEEP, Code.CLEAN):
         for opt, code in found:
             if code == wanted:
-                return Action(code, f"{opt}: {code} (Table E.1-1)")
+                return Action(wanted, f"{opt}: {code} (Table E.1-1)")
     basic = row["basicProfile"]
-    code = COMPOSITES.get(basic, basic)
+    code = COMPOSITES.get(basic) or Code(basic)
     why = f"basic profile: {basic}" + (f" -> {code}" if code != basic else "")
     return Action(code, why + " (Table E.1-1)")
 
@@ -475,13 +512,14 @@ def _parse_override(path: Path, key: str, value: Any) -> tuple[int | tuple[int, 
                                "a path names sequences down to the attribute, joined by '/'.")
     where = tags[0] if len(tags) == 1 else tags
     rule = f"{path.stem}: {label}"
-    if isinstance(value, str) and value in OVERRIDES:
-        return where, Action(OVERRIDES[value], f"{rule}: {value}")
+    code = Code.for_word(value)
+    if code is not None:
+        return where, Action(code, f"{rule}: {value}")
     if isinstance(value, dict) and set(value) == {"replace"}:
-        return where, Action("R", f"{rule}: replace with {value['replace']!r}",
+        return where, Action(Code.REPLACE, f"{rule}: replace with {value['replace']!r}",
                              str(value["replace"]))
     raise ProfileError(f"{path}: attribute {key}: {value!r} is not an action; use one of "
-                       f"{sorted(OVERRIDES)} or {{replace: \"template\"}}.")
+                       f"{sorted(c.word for c in Code if c.word)} or {{replace: \"template\"}}.")
 
 
 def _parse_private(path: Path, rule: Any) -> PrivateRule:
@@ -501,8 +539,8 @@ def _parse_private(path: Path, rule: Any) -> PrivateRule:
             raise ProfileError(f"{path}: private element {el!r} must look like 'xx00' "
                                "(the byte within the creator's block).")
         element = int(m[1], 16)
-    action = OVERRIDES.get(rule.get("action", "keep"))
-    if action not in ("K", "X"):
+    action = Code.for_word(rule.get("action", "keep"))
+    if action not in (Code.KEEP, Code.REMOVE):
         raise ProfileError(f"{path}: private rules keep or remove; got {rule.get('action')!r}.")
     where = f"({rule['group']},{el or 'xxxx'}) {rule['creator']!r}"
     return PrivateRule(group, str(rule["creator"]), element, action,

@@ -47,7 +47,7 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .profile import Profile
+from .profile import Code, Profile
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
                         "TM", "UC", "UI", "UR", "UT"})
@@ -93,7 +93,7 @@ def identity_of(ds: Dataset, profile: Profile) -> Identity:
                  for v in values(kw) if len(v) >= 3)
     if "retain_long_full_dates" not in profile.options:
         for kw in DATE_KEYWORDS:
-            if profile.plan.action(tag_for_keyword(kw), "DA").code != "K":
+            if profile.plan.action(tag_for_keyword(kw), "DA").code != Code.KEEP:
                 for v in values(kw):
                     if len(v) >= 8:
                         found.setdefault(v[:8], f"{kw} (real date)")
@@ -472,12 +472,12 @@ def _walk(ds: Dataset, path: str, context: tuple[int, ...], scan: _Scan,
         if group & 1:
             creator = creators.get((group, element >> 8)) if element >= 0x1000 else None
             rule = profile.plan.private_action(group, creator, element & 0xFF) if creator else None
-            if rule is None or rule.action != "K":
+            if rule is None or rule.action != Code.KEEP:
                 problems.append(f"private attribute {Tag(tag)} ({creator or 'no creator'}) "
                                 "present without a keep rule")
         elif (group & 0xFF01) in (0x5000, 0x6000) and "clean_graphics" not in profile.options:
             problems.append(f"overlay/curve attribute {Tag(tag)} present")
-        elif profile.plan.action(tag, vr, context).code == "X":
+        elif profile.plan.action(tag, vr, context).code == Code.REMOVE:
             problems.append(f"{here()} is present but the profile removes it")
         if vr == "SQ":
             for i, item in enumerate(_value(ds, raw) or []):

@@ -18,7 +18,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from workbench.cli import main
 from workbench.deid.run import deidentify_delivery
 from workbench.errors import ProfileError
-from workbench.profile import load_profile
+from workbench.profile import Code, load_profile
 from workbench.review import tag_diff
 from workbench.store import Store
 
@@ -100,10 +100,10 @@ def test_a_rule_by_path_applies_only_there(tmp_path):
 def test_rules_by_keyword_still_apply_at_every_depth():
     rt, pet = load_profile("rt-trial").plan, load_profile("eucanimage-pet").plan
     roi_name, structure_set_roi = 0x30060026, 0x30060020
-    assert rt.action(roi_name, "LO", (structure_set_roi,)).code == "K"
+    assert rt.action(roi_name, "LO", (structure_set_roi,)).code == Code.KEEP
     start, info = 0x00181072, 0x00540016  # RadiopharmaceuticalStartTime inside its sequence
-    assert pet.action(start, "TM", (info,)).code == "K"
-    assert pet.action(info, "SQ").code == "K"
+    assert pet.action(start, "TM", (info,)).code == Code.KEEP
+    assert pet.action(info, "SQ").code == Code.KEEP
 
 
 def test_the_tag_diff_says_which_rule_decided_each_inner_attribute(tmp_path):

@@ -27,10 +27,11 @@ from .. import __version__
 from ..dicomio import (ASCII_VRS, decoded, dictionary_vr, elements, encode, get_value, peek,
                        raw_element, raw_text, raw_vr)
 from ..errors import ProfileError
-from ..profile import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Profile
+from ..profile import (BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Code, Profile,
+                       is_class_keyword)
 from .dates import shift_da, shift_dt
 from . import scrub
-from .uids import is_class_keyword, remap_uid
+from .uids import remap_uid
 
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
 CLEANED_VRS = frozenset({"DA", "DT", "PN", "SQ", "UI"})
@@ -59,6 +60,10 @@ TRIAL_TAGS = {
     "coordinating_center": "ClinicalTrialCoordinatingCenterName",
 }
 _TAGS = {keyword: tag_for_keyword(keyword) for keyword in TRIAL_TAGS.values()}
+_REPLACED = frozenset({Code.EMPTY, Code.DUMMY, Code.REPLACE})  # written without the old value
+_REMAPPED = frozenset({Code.UID, Code.SEQUENCE_UIDS, Code.CLEAN})  # UIDs always remapped
+#: The codes under which an element may be written back as read (see Engine._untouched).
+_KEPT = frozenset({Code.KEEP, Code.UID, Code.SEQUENCE_UIDS, Code.SHIFT, Code.CLEAN})
 
 
 @dataclass(frozen=True)
@@ -154,11 +159,11 @@ class Engine:
         self.graphics = "clean_graphics" in opts
         self.retain_uids = "retain_uids" in opts
         if "retain_long_full_dates" in opts:
-            self.date_default, self.long_flag = "K", "UNMODIFIED"
+            self.long_flag = "UNMODIFIED"
         elif "retain_long_modified_dates" in opts:
-            self.date_default, self.long_flag = "S", "MODIFIED"
+            self.long_flag = "MODIFIED"
         else:
-            self.date_default, self.long_flag = "X", "REMOVED"
+            self.long_flag = "REMOVED"
         self.method = _method_values(profile)
         self.codes = [BASIC_CODE] + [(OPTIONS[o][1], OPTIONS[o][2]) for o in sorted(opts)]
         self._meta_values = ((0x00020000, "UL", b"\0\0\0\0"),  # recomputed when written
@@ -221,9 +226,9 @@ class Engine:
                 raw = ds[tag]  # pydicom decodes it with the dictionary's VR
                 vr = raw.VR
             action = action_for(key, vr, context)
-            if action.code == "X":
+            if action.code == Code.REMOVE:
                 del ds[tag]
-            elif action.code in ("Z", "D", "R") and vr not in ("SQ", "UI") \
+            elif action.code in _REPLACED and vr not in ("SQ", "UI") \
                     and key != ENCAPSULATED_DOCUMENT:
                 ds[tag] = self._replacement(key, vr, action)  # the old value is never decoded
             elif vr == "UI" and (remapped := self._raw_uid(key, raw, action)) is not None:
@@ -236,7 +241,7 @@ class Engine:
             self._private(ds, creators, private, context)
 
     def _replacement(self, tag: int, vr: str, action: Action) -> DataElement | RawDataElement:
-        if action.code == "R":
+        if action.code == Code.REPLACE:
             text = self._fill(action.value or "", vr)
             if vr in RAW_TEXT_VRS and text.isascii():
                 return raw_element(tag, vr, text, self._implicit)
@@ -244,14 +249,14 @@ class Engine:
         elem = _blank(tag, vr, action.code, self._implicit)
         if elem is None:
             elem = DataElement(tag, vr, None)
-            if action.code == "D":
+            if action.code == Code.DUMMY:
                 self._dummy(elem)
         return elem
 
     def _raw_uid(self, tag: int, raw, action: Action) -> RawDataElement | None:
         """A single UID that ``action`` remaps, remapped from its undecoded bytes (as
         :meth:`_uids` does); None for anything else, which :meth:`_uids` handles."""
-        listed = action.code in ("U", "U*", "C")
+        listed = action.code in _REMAPPED
         if not listed or not self._remaps(tag, listed):
             return None
         text = raw_text(raw)
@@ -263,10 +268,10 @@ class Engine:
         """True when an element can be written back as read, without decoding it."""
         code = action.code
         if vr == "UI":  # a kept UID stays
-            return code == "K"
-        if vr == "SQ" or code not in ("K", "U", "U*", "S", "C"):
+            return code == Code.KEEP
+        if vr == "SQ" or code not in _KEPT:
             return False
-        if code == "S" and vr in ("DA", "DT") or code == "C" and vr in CLEANED_VRS:
+        if code == Code.SHIFT and vr in ("DA", "DT") or code == Code.CLEAN and vr in CLEANED_VRS:
             return False
         if vr in TEXT_VRS:  # kept text needs the scrub only if an identifier may be in it
             value = getattr(raw, "value", None)
@@ -279,23 +284,23 @@ class Engine:
         """Apply ``action`` to ``elem``, at ``place`` (the sequences around it, then its tag)."""
         code, vr = action.code, elem.VR
         if vr == "SQ":
-            if code == "Z":
+            if code == Code.EMPTY:
                 elem.value = Sequence()
-            elif code == "R":
+            elif code == Code.REPLACE:
                 raise ProfileError(f"{action.rule}: a sequence cannot be replaced by text")
             else:  # kept, cleaned, remapped or dummied: the plan says what happens inside
                 self._items(elem, place)
-        elif code == "Z":
+        elif code == Code.EMPTY:
             elem.value = None
-        elif code == "D":
+        elif code == Code.DUMMY:
             self._dummy(elem)
-        elif code in ("U", "U*", "C") and vr == "UI":
+        elif code in _REMAPPED and vr == "UI":
             self._uids(elem, listed=True)
-        elif code == "C":
+        elif code == Code.CLEAN:
             self._clean(elem)
-        elif code == "S" and vr in ("DA", "DT"):
+        elif code == Code.SHIFT and vr in ("DA", "DT"):
             self._shift(elem)
-        elif code == "R":
+        elif code == Code.REPLACE:
             elem.value = self._fill(action.value or "", vr)
         elif vr != "UI":  # K, and U or S on something else; a kept UID stays as it is
             self._keep(elem, place)
@@ -378,7 +383,7 @@ class Engine:
             block = (group, element >> 8)
             creator = creators.get(block) if element >= 0x1000 else None
             rule = self.plan.private_action(group, creator, element & 0xFF) if creator else None
-            if rule is not None and rule.action == "K":
+            if rule is not None and rule.action == Code.KEEP:
                 used.add(block)
                 self._keep(ds[tag], (*context, tag))
             else:
@@ -415,9 +420,9 @@ class Engine:
 
 
 @lru_cache(maxsize=None)
-def _blank(tag: int, vr: str, code: str, implicit: bool | None) -> RawDataElement | None:
+def _blank(tag: int, vr: str, code: Code, implicit: bool | None) -> RawDataElement | None:
     """The element the Z or D action writes, when it is plain text (the same in every file)."""
-    text = "" if code == "Z" else DUMMY[vr][: MAX_LEN.get(vr, 64)] if vr in DUMMY else None
+    text = "" if code == Code.EMPTY else DUMMY[vr][: MAX_LEN.get(vr, 64)] if vr in DUMMY else None
     if text is not None and vr in RAW_TEXT_VRS and text.isascii():
         return raw_element(tag, vr, text, implicit)
     return None

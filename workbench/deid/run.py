@@ -2,9 +2,10 @@
 
 The coordinator catalogs the source, selects series, de-duplicates, assigns
 pseudonyms and date offsets (the only writer of the store), and plans an
-output path per file. Workers read, de-identify, verify independently and
-write each file; anything not verified goes to the quarantine folder, which
-sits beside the output, never inside it.
+output path per file, study by study. Workers (:mod:`.worker`) read,
+de-identify, verify independently and write each file; anything not verified
+goes to the quarantine folder, which sits beside the output, never inside it.
+The run's result is a :class:`~.report.Report`.
 """
 
 from __future__ import annotations
@@ -15,110 +16,24 @@ import os
 import re
 from collections import defaultdict
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .. import verify
 from ..catalog import Instance, Skipped, files_under, read_header
-from ..dicomio import get_value
 from ..errors import OutputConflict, StoreError, WorkbenchError
 from ..profile import Profile, load_profile
 from ..select import Selector
 from ..store import Store, open_to_others
 from .dates import offset_days, shift_da
-from .delivery import BATCH, Delivery, Outcome
+from .delivery import Delivery, Outcome
 from .engine import Engine, Subject, render
-from .files import (output_bytes_equal, owner_only, read_source, sha256_file, source_pixels,
-                    write_output)
-from .pixels import pixel_review_reason
+from .files import owner_only, sha256_file
 from . import resume as resume_guard
 from .pseudonyms import Lookup, assign
+from .report import Report, Tally
+from .worker import Job, Task, process, quarantine_folder
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass
-class Task:
-    """One file for a worker: where it comes from, where it goes, whose it is."""
-
-    source: str
-    output: str  # relative to the output folder
-    study_uid: str
-    subject: Subject
-    job: "Job"
-
-
-@dataclass
-class Report:
-    """The result of a run: per-study rows, skipped and duplicate files, and per-file outcomes.
-
-    The outcomes are kept in the run's :class:`~workbench.deid.delivery.Delivery`
-    (on disk), and read back when asked for.
-    """
-
-    profile: str
-    profile_hash: str
-    out: str
-    quarantine: str
-    files: Delivery = field(default_factory=Delivery, repr=False)
-    skipped: list[Skipped] = field(default_factory=list)
-    duplicates: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # one line each, e.g. ignored lookup rows
-    studies: list[dict] = field(default_factory=list)
-    by_study: dict[str, dict] = field(default_factory=dict, repr=False)  # source UID -> row
-
-    @property
-    def outcomes(self) -> list[Outcome]:
-        """What happened to each file that was planned or quarantined."""
-        return list(self.files.outcomes())
-
-    @property
-    def quarantined(self) -> list[Outcome]:
-        return list(self.files.outcomes("quarantined"))
-
-    @property
-    def exit_code(self) -> int:
-        """0 when everything selected was de-identified and verified, else 2."""
-        return 2 if next(self.files.outcomes("quarantined"), None) else 0
-
-    def lines(self) -> list[str]:
-        """Per-study summary, then what was skipped and what was quarantined and why (what
-        ``workbench deid`` prints)."""
-        lines = [f"profile {self.profile} (sha256 {self.profile_hash[:12]}) -> {self.out}"]
-        if self.studies:
-            width = max(len(r["subject_id"]) for r in self.studies) + 2
-            lines.append(f"{'subject':{width}}{'study':22}{'files':>6}{'written':>8}"
-                         f"{'unchanged':>10}{'quarantined':>12}  state")
-            lines += [f"{r['subject_id']:{width}}{r['study']:22}{r['files']:>6}{r['written']:>8}"
-                      f"{r['unchanged']:>10}{r['quarantined']:>12}  {r['state']}"
-                      + (f" ({r['reasons']})" if r["reasons"] else "") for r in self.studies]
-        series: dict[tuple[str, str], int] = {}
-        for s in self.skipped:
-            if s.kind == "not-selected":
-                key = (os.path.dirname(s.path), s.reason)
-                series[key] = series.get(key, 0) + 1
-            else:
-                lines.append(f"skipped {s.path}: {s.reason}")
-        lines += [f"skipped series {folder} ({n} file(s)): {reason}"
-                  for (folder, reason), n in sorted(series.items())]
-        lines += [f"duplicate skipped: {dup} (identical to {original})"
-                  for dup, original in self.duplicates]
-        held = self.quarantined
-        if held:
-            lines.append(f"quarantined {len(held)} file(s) in {self.quarantine} "
-                         "(reasons in reasons.jsonl):")
-            lines += [f"  {o.source}: {o.reason}" for o in held]
-        ok = sum(r["written"] + r["unchanged"] for r in self.studies)
-        lines.append(f"{ok} file(s) de-identified and verified, {len(held)} quarantined, "
-                     f"{len(self.skipped)} skipped")
-        return lines
-
-    def to_json(self) -> dict:
-        return {"profile": self.profile, "profile_hash": self.profile_hash, "out": self.out,
-                "studies": self.studies, "skipped": [asdict(s) for s in self.skipped],
-                "quarantined": [asdict(o) for o in self.quarantined],
-                "duplicates": self.duplicates}
 
 
 def safe_name(text: str) -> str:
@@ -130,102 +45,6 @@ def default_quarantine(out: Path) -> Path:
     return out.parent / f"{out.name}.quarantine"
 
 
-# --- workers ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Job:
-    """What every worker of one run shares: profile, secret and folders."""
-
-    profile: str  # path of the profile's YAML
-    secret: bytes
-    out: str
-    quarantine: str
-
-
-_ENGINES: dict[Job, Engine] = {}
-
-
-def _engine(job: Job) -> Engine:
-    engine = _ENGINES.get(job)
-    if engine is None:
-        engine = _ENGINES[job] = Engine(load_profile(job.profile), job.secret)
-    return engine
-
-
-def process(task: Task) -> Outcome:
-    """Read, de-identify, verify and write one file (runs in any worker process).
-
-    Any failure becomes a quarantine reason for this file; the batch goes on.
-    """
-    try:
-        return _process(task)
-    except WorkbenchError:
-        raise
-    except Exception as exc:
-        return _quarantine_input(task, "internal error", f"internal error, file not released: "
-                                       f"{type(exc).__name__}: {exc}")
-
-
-def _process(task: Task) -> Outcome:
-    engine = _engine(task.job)
-    profile = engine.profile
-    try:
-        source = read_source(task.source)
-    except Exception as exc:
-        return _quarantine_input(task, "unreadable", f"unreadable: {type(exc).__name__}: {exc}")
-    ds = source.dataset
-    identity = verify.identity_of(ds, profile)
-    review = pixel_review_reason(ds, has_pixels=source.tail is not None)
-    try:
-        header = engine.to_bytes(engine.deidentify(ds, task.subject))
-    except Exception as exc:
-        return _quarantine_input(task, "de-identification failed",
-                                 f"de-identification failed: {type(exc).__name__}: {exc}")
-    element, pixels = source_pixels(source)
-    data = header + element
-    found = verify.verdict(data, identity, profile, pixels)
-    if found.problems:
-        return _quarantine_output(task, data, "verification failed",
-                                  "verification failed: " + "; ".join(found.problems))
-    if review:
-        return _quarantine_output(task, data, "needs pixel review", f"needs pixel review: {review}")
-    uids = (str(get_value(ds, "StudyInstanceUID", "")),
-            str(get_value(ds, "SOPInstanceUID", "")))
-    target = os.path.join(task.job.out, task.output)  # a str: see write_output
-    if os.path.exists(target):
-        if output_bytes_equal(target, data):
-            return _outcome(task, "unchanged", target, uids, found.sha256)
-        return _quarantine_output(task, data, "output exists", "the output folder already "
-                                  "holds a different file at this path; move it away and re-run "
-                                  "with --resume")
-    write_output(target, data)
-    return _outcome(task, "written", target, uids, found.sha256)
-
-
-def _outcome(task: Task, state: str, target: str, uids: tuple[str, str], sha256: str) -> Outcome:
-    st = os.stat(target)
-    return Outcome(task.source, task.study_uid, state, task.output, None,
-                   study_uid_out=uids[0], sop_uid_out=uids[1], size=st.st_size,
-                   mtime_ns=st.st_mtime_ns, digest=sha256)
-
-
-def _quarantine_output(task: Task, data: bytes, kind: str, reason: str) -> Outcome:
-    """Keep an unreleased output in the quarantine, which only its owner may open."""
-    _quarantine_folder(task.job.quarantine)
-    target = os.path.join(task.job.quarantine, task.output)
-    write_output(target, data, private=True)
-    write_output(os.path.splitext(target)[0] + ".reason.json",
-                 json.dumps({"output": task.output, "reason": reason}, indent=1).encode(),
-                 private=True)
-    return Outcome(task.source, task.study_uid, "quarantined", target, reason, kind=kind)
-
-
-def _quarantine_folder(path: str | os.PathLike) -> None:
-    """Create the quarantine readable by its owner only (0700), if it is not there."""
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-
-
 def quarantine_exposure(quarantine: str | os.PathLike) -> str | None:
     """A warning when other users of this machine can open the quarantine, else None."""
     mode = open_to_others(quarantine)
@@ -234,12 +53,6 @@ def quarantine_exposure(quarantine: str | os.PathLike) -> str | None:
                 f"other users (mode {mode:o}); run chmod 700 on it.")
     return None
 
-
-def _quarantine_input(task: Task, kind: str, reason: str) -> Outcome:
-    return Outcome(task.source, task.study_uid, "quarantined", None, reason, kind=kind)
-
-
-# --- coordinator -------------------------------------------------------------------------
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
@@ -469,7 +282,7 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
                     key = head.accession if by_accession else head.patient_id
                     subject = _subject(head, profile, pseudonyms[key], offsets[head.patient_id],
                                        table.rows.get(key, {}) if table else {}, base_values,
-                                       by_patient[head.patient_id], engine)
+                                       by_patient[head.patient_id])
                     study_dir = (f"{subject.values['StudyDate'] or 'study'}_"
                                  f"{hashlib.sha1(engine.remap(study_uid).encode()).hexdigest()[:8]}")
                 series_dir = (f"{head.modality or 'XX'}_"
@@ -487,7 +300,7 @@ def _plan(profile: Profile, store: Store, secret: bytes, table: Lookup | None, s
 
 
 def _subject(head: Instance, profile: Profile, sid: str, offset: int, row: dict, base: dict,
-             patient_keys: set[str], engine: Engine) -> Subject:
+             patient_keys: set[str]) -> Subject:
     dates = "retain_long_full_dates", "retain_long_modified_dates"
     if dates[0] in profile.options:
         study_date = head.study_date
@@ -529,72 +342,11 @@ def _deduplicate(files: Delivery, report: Report) -> list[Outcome]:
     return held
 
 
-class Tally:
-    """Per-study rows of a run, counted as its outcomes come in.
-
-    Verified outputs are recorded in the store as they come (a transaction per
-    thousand) unless ``outputs`` is False (a batch records them study by study);
-    :meth:`close` records the studies and returns their rows.
-    """
-
-    def __init__(self, out: Path, profile: Profile, store: Store, outputs: bool = True) -> None:
-        self.out, self.profile, self.store, self.record_outputs = out, profile, store, outputs
-        self.planned: dict[str, tuple[str, str]] = {}  # study UID -> (subject ID, study folder)
-        self.rows: dict[str, dict] = {}
-        self.new_uids: dict[str, str] = {}
-        self.outputs: list[tuple] = []
-
-    def note(self, task: Task) -> Task:
-        """Take a planned task's study (its subject and folder); returns the task."""
-        if task.study_uid not in self.planned:
-            self.planned[task.study_uid] = (task.subject.subject_id, task.output.split("/")[1])
-        return task
-
-    def add(self, o: Outcome) -> None:
-        if not o.study_uid:
-            return
-        row = self.rows.setdefault(o.study_uid, {"files": 0, "written": 0, "unchanged": 0,
-                                                 "quarantined": 0, "reasons": set()})
-        row["files"] += 1
-        row[o.state] += 1
-        if o.state == "quarantined":
-            row["reasons"].add(o.kind)
-            return
-        self.new_uids[o.study_uid] = o.study_uid_out
-        if not self.record_outputs:
-            return
-        self.outputs.append((os.path.join(self.out, o.output), o.study_uid_out, o.sop_uid_out,
-                             self.planned[o.study_uid][0], o.size, o.mtime_ns, o.digest))
-        if len(self.outputs) >= BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.outputs:
-            self.store.record_outputs(self.profile.trial_key, self.profile.hash,
-                                      self.outputs)
-        self.outputs = []
-
-    def close(self) -> dict[str, dict]:
-        """Record the outputs left and every study's state; the rows by source study UID."""
-        self._flush()
-        found = {}
-        for uid, counts in self.rows.items():
-            subject_id, study = self.planned.get(uid, ("", "(not planned)"))
-            reasons = counts.pop("reasons")
-            found[uid] = {"subject_id": subject_id, "study": study, **counts,
-                          "state": "quarantined" if counts["quarantined"] else "verified",
-                          "reasons": "; ".join(sorted(reasons))}
-        self.store.set_studies(self.profile.trial_key, [
-            (uid, self.new_uids.get(uid, ""), row["subject_id"], row["state"], row["files"],
-             row["quarantined"], row["reasons"], self.profile.hash) for uid, row in found.items()])
-        return found
-
-
 def _write_reasons(report: Report, quarantine: Path) -> None:
     """Append this run's quarantine reasons to ``reasons.jsonl``; a resumed run adds no repeats."""
     if not report.quarantined:
         return
-    _quarantine_folder(quarantine)
+    quarantine_folder(quarantine)
     path = quarantine / "reasons.jsonl"
     known = set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
     lines = [json.dumps({"source": o.source, "quarantined_as": o.output, "reason": o.reason,

@@ -7,22 +7,10 @@ import hmac
 
 from pydicom.uid import UID_dictionary
 
-#: Attributes whose UIDs name a class, syntax or scheme, never an instance.
-CLASS_KEYWORDS = frozenset({
-    "TransferSyntaxUID", "ImplementationClassUID", "CodingSchemeUID",
-    "PrivateInformationCreatorUID", "ContextGroupExtensionCreatorUID", "MappingResourceUID",
-    "ContextUID", "RelatedGeneralSOPClassUID", "OriginalSpecializedSOPClassUID",
-})
-
 
 def is_well_known(uid: str) -> bool:
     """True for UIDs defined by DICOM itself (SOP classes, transfer syntaxes, ...)."""
     return uid in UID_dictionary or uid.startswith("1.2.840.10008.")
-
-
-def is_class_keyword(keyword: str) -> bool:
-    """True when an attribute's UID names a class rather than an instance."""
-    return keyword.endswith("ClassUID") or keyword in CLASS_KEYWORDS
 
 
 def remap_uid(uid: str, secret: bytes, root: str = "2.25") -> str:

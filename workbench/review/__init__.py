@@ -26,12 +26,11 @@ from .phi import (IDENTITY_KEYWORDS, NUMBER_VRS, PHI_COLLAPSED, PHI_COLUMNS, PHI
 from .render import (ACTION_COLOURS, ACTIONS, BLOCK_STYLE, CELL_CHARS, PAGE_SIZE, TABLE_CSS,
                      TABLE_STYLE, Rendered, html_table, page_bounds, short_uid, showing,
                      style_actions)
-from .tables import (CODE_WORDS, catalog_table, plan_table, sop_class_name,
-                     spot_check_sample, study_table)
+from .tables import catalog_table, plan_table, sop_class_name, spot_check_sample, study_table
 from .timeline import TIMELINE_COLUMNS, timeline, timeline_table
 
 __all__ = [
-    "ACTIONS", "ACTION_COLOURS", "BINARY_VRS", "BLOCK_STYLE", "CELL_CHARS", "CODE_WORDS",
+    "ACTIONS", "ACTION_COLOURS", "BINARY_VRS", "BLOCK_STYLE", "CELL_CHARS",
     "Element", "IDENTITY_KEYWORDS", "MARKERS", "NUMBER_VRS", "PAGE_SIZE", "PAIR_COLUMNS",
     "PHI_COLLAPSED", "PHI_COLUMNS", "PHI_GROUPS", "PHI_WIDTHS", "PIXEL_KEYWORDS",
     "RISKY_VRS", "Rendered", "ReviewError", "SUMMARY_LEVELS", "SUV_INPUTS", "SUV_LABELS",

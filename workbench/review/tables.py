@@ -15,18 +15,13 @@ from pydicom import dcmread
 from pydicom.datadict import keyword_for_tag
 from pydicom.uid import UID_dictionary
 
-from ..profile import Profile, table_rows
+from ..profile import Code, Profile, table_rows
 from .dicom import _tag
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..catalog import Instance
-
-
-CODE_WORDS = {"K": "keep", "X": "remove", "Z": "empty", "D": "dummy", "C": "clean",
-              "U": "hash UID", "U*": "keep sequence, hash UIDs inside", "S": "shift date",
-              "R": "replace"}
 
 
 # --- the profile ---------------------------------------------------------------------
@@ -60,15 +55,14 @@ def plan_table(profile: Profile):
                                                          for t in path), "", "", _describe(a), a.rule))
     for r in plan.private:
         el = "xxxx" if r.element is None else f"xx{r.element:02X}"
-        rows.append((f"({r.group:04X},{el})", "", f"private: {r.creator}", "X",
-                     CODE_WORDS[r.action], r.rule))
+        rows.append((f"({r.group:04X},{el})", "", f"private: {r.creator}", Code.REMOVE,
+                     r.action.shown, r.rule))
     df = pd.DataFrame(rows, columns=["tag", "keyword", "name", "basic", "action", "rule"])
     return df.sort_values("tag", kind="stable", ignore_index=True)
 
 
 def _describe(a) -> str:
-    word = CODE_WORDS.get(a.code, a.code)
-    return f"{word} {a.value!r}" if a.code == "R" else word
+    return f"{a.code.shown} {a.value!r}" if a.code == Code.REPLACE else a.code.shown
 
 
 def _pattern(row, profile: Profile) -> tuple[str, str]:
