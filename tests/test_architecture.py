@@ -100,3 +100,18 @@ def test_no_module_imports_itself_back():
         if module not in state:
             visit(module, [module])
     assert not cycles, "\n".join(cycles)
+
+
+def test_test_folders_share_only_through_conftest_and_support():
+    """A test folder imports nothing from another one: what they share is in
+    tests/conftest.py (fixtures) and tests/support.py (helpers)."""
+    folders = {p.name for p in (REPO / "tests").iterdir() if (p / "__init__.py").is_file()}
+    crossing = []
+    for path in (REPO / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.split(".")[0] in folders | {"tests", "conftest"}:
+                    crossing.append(f"{path.relative_to(REPO)} imports {node.module}")
+            elif isinstance(node, ast.ImportFrom) and node.level > 1:
+                crossing.append(f"{path.relative_to(REPO)} imports from {'.' * node.level}")
+    assert not crossing, "\n".join(crossing)

@@ -10,7 +10,7 @@ import pytest
 from pydicom import dcmread
 
 # The sandbox XNAT fixture (tests/sandbox/conftest.py), shared with these tests.
-from sandbox.conftest import OWNER, SandboxHandle, sandbox_xnat  # noqa: F401
+from support import OWNER, SandboxHandle
 from workbench import cli
 from workbench.batch import BatchError, run_batch
 
@@ -20,7 +20,7 @@ PROFILE = "ps315-basic"  # MR studies verify clean; each PET-CT holds a screen c
 
 
 @pytest.fixture
-def xnat(sandbox_xnat: SandboxHandle, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def xnat(sandbox_xnat: SandboxHandle, monkeypatch: pytest.MonkeyPatch,
          tmp_path: Path) -> SandboxHandle:
     """The sandbox (project P1 owned by alice); alice's login in the environment only."""
     monkeypatch.setenv("XNAT_USER", OWNER[0])

@@ -1,53 +1,16 @@
-"""Fixtures for the push tests: small de-identified outputs and a sandbox XNAT with ANIMATE."""
+"""Fixtures for the push tests: small de-identified outputs, and pushing them to the sandbox."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import xnat
-from pydicom import dcmread
+from support import OWNER, PROFILE, Output, SandboxHandle, deidentify
 
-# The sandbox's fixtures (tests/sandbox/conftest.py), shared with these tests.
-from sandbox.conftest import (COLLABORATOR, OWNER, SandboxHandle, make_study,  # noqa: F401
-                              sandbox_xnat)
-from workbench.approval import APPROVED, sign
-from workbench.deid.run import deidentify_delivery
 from workbench.examples import Planted, generate
 from workbench.push import push_studies
-from workbench.profile import load_profile
 from workbench.push.result import PushResult
-from workbench.store import Store
-
-PROFILE = "uk-pet-core-lab"
-PROJECT = "ANIMATE"
-
-
-@dataclass
-class Output:
-    """A de-identified output folder and the store that verified it."""
-
-    out: Path
-    store_path: Path
-
-    @property
-    def store(self) -> Store:
-        return Store(self.store_path)
-
-    def study_dirs(self) -> list[Path]:
-        return sorted(p for p in self.out.glob("*/*") if p.is_dir())
-
-
-def deidentify(planted: Planted, root: Path, approve: bool = True) -> Output:
-    out, store_path = root / "out", root / "state.sqlite"
-    store = Store(store_path)
-    deidentify_delivery(planted.delivery, out, PROFILE, store=store,
-                        lookup=str(planted.subjects_csv), progress=False)
-    if approve:  # a person's approval: without it nothing is pushed
-        sign(store, load_profile(PROFILE).trial_key, out, [], APPROVED, "Test Reviewer",
-             every=True)
-    return Output(out, store_path)
 
 
 @pytest.fixture(scope="session")
@@ -70,18 +33,6 @@ def fresh_output(planted: Planted, tmp_path: Path) -> Output:
 
 
 @pytest.fixture
-def xnat_server(sandbox_xnat: SandboxHandle,  # noqa: F811
-                monkeypatch: pytest.MonkeyPatch) -> SandboxHandle:
-    """The sandbox with project ANIMATE (alice owner, bob collaborator); alice's login in env."""
-    sandbox_xnat.server.create_project(PROJECT, owner=OWNER[0])
-    sandbox_xnat.server.set_role(PROJECT, COLLABORATOR[0], "collaborator")
-    monkeypatch.setenv("XNAT_USER", OWNER[0])
-    monkeypatch.setenv("XNAT_PASSWORD", OWNER[1])
-    monkeypatch.setenv("NETRC", str(sandbox_xnat.data_dir / "no-netrc"))
-    return sandbox_xnat
-
-
-@pytest.fixture
 def push(xnat_server: SandboxHandle, output: Output, tmp_path: Path):
     """Push ``output`` (or another Output) to the sandbox; keyword arguments go to push_studies."""
     def run(source: Output | None = None, **options) -> PushResult:
@@ -97,36 +48,7 @@ def connect(server: SandboxHandle, user: str = OWNER[0], password: str = OWNER[1
     return xnat.connect(server.url, user=user, password=password, loglevel="ERROR")
 
 
-def holdings(server: SandboxHandle, project: str = PROJECT) -> dict[str, dict[str, int]]:
-    """Per session label of ``project``: file count per scan, straight from the server's index."""
-    store = server.server.store
-    found: dict[str, dict[str, int]] = {}
-    with store.lock:
-        for experiment in store.project_experiments(project):
-            label = store.experiment_label(experiment, project)
-            found[label] = {scan_id: len(resource["files"])
-                            for scan_id in experiment["scans"]
-                            for resource in store.resources_of(("scan", experiment["ID"],
-                                                                scan_id))}
-    return found
-
-
 def imports(server: SandboxHandle) -> list[int]:
     """Status of every import request the sandbox saw (0: connection cut)."""
     return [status for method, path, status in server.server.requests
             if method == "POST" and path == "/data/services/import"]
-
-
-def expected_holdings(output: Output) -> dict[str, dict[str, int]]:
-    """What a complete push of ``output`` leaves on the server: files per scan per session."""
-    found: dict[str, dict[str, int]] = {}
-    for study in output.study_dirs():
-        files = sorted(p for p in study.rglob("*") if p.is_file())
-        ds = dcmread(files[0], stop_before_pixels=True)
-        label = f"{study.parent.name}_{ds.StudyDate}"
-        per_scan: dict[str, int] = {}
-        for path in files:
-            number = path.parent.name.split("_")[-1]
-            per_scan[number] = per_scan.get(number, 0) + 1
-        found[label] = per_scan
-    return found

@@ -8,12 +8,12 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from support import PROFILE, deidentify, holdings
 from workbench.cli import main
 from workbench.deid.run import deidentify_delivery
 from workbench.profile import load_profile
 from workbench.store import Store
 
-from .conftest import PROFILE, deidentify, holdings
 
 TRIAL = load_profile(PROFILE).trial_key
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from support import PROFILE, Output, deidentify
 from workbench.approval import APPROVED, REJECTED, sign
 from workbench.profile import load_profile
 from workbench.push import KINDS, PushController, PushError, XnatPusher, destination_for
 from workbench.push.destination import Destination, Job, Retry, StudyFailed
 from workbench.push.local import verified_chunks
 
-from .conftest import PROFILE, Output, deidentify
 
 TRIAL = load_profile(PROFILE).trial_key
 

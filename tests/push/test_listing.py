@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from support import PROJECT, expected_holdings
 from workbench.cli import main
 from workbench.push import PushError
 from workbench.push.listing import server_listing
 
-from .conftest import PROJECT, expected_holdings
 
 
 def test_listing_counts_every_pushed_file_per_scan(push, xnat_server, output):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from support import OWNER, PROFILE, expected_holdings, holdings
 from workbench.cli import main
 
-from .conftest import OWNER, PROFILE, expected_holdings, holdings
 
 
 def run(output, server, tmp_path, *extra: str) -> int:

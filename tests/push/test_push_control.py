@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+from support import expected_holdings, holdings
 from workbench.push import PushController
 
-from .conftest import expected_holdings, holdings
 
 
 def test_cancel_between_studies_then_retry(push, xnat_server, output):

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from support import COLLABORATOR, OWNER, PROJECT, expected_holdings, holdings
 from workbench.push import PushError
 from workbench.push.listing import server_listing
 
-from .conftest import COLLABORATOR, OWNER, PROJECT, connect, expected_holdings, holdings, imports
+from .conftest import connect, imports
 
 
 def test_wrong_password_stops_before_any_study(push, xnat_server, monkeypatch):

@@ -12,13 +12,14 @@ import pytest
 import pyxnat
 from pydicom import dcmread
 
+from support import OWNER, PROFILE, PROJECT, Output, expected_holdings, holdings
 from workbench.approval import APPROVED, sign
 from workbench.deid.run import deidentify_delivery
 from workbench.profile import load_profile
 from workbench.push import PushError, push_studies
 from workbench.store import Store
 
-from .conftest import OWNER, PROFILE, PROJECT, Output, connect, expected_holdings, holdings, \
+from .conftest import connect, \
     imports
 
 

@@ -10,12 +10,12 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from support import Curated
 from workbench.review import (ACTION_COLOURS, PHI_COLLAPSED, PHI_GROUPS, SUV_INPUTS,
                               TAG_DIFF_COLUMNS, Rendered, change_summary, change_summary_html,
                               pet_check, pet_check_html, phi_scan, phi_scan_html, phi_triage,
                               short_uid, tag_diff, tag_diff_html, timeline, timeline_table)
 
-from .conftest import Curated
 
 
 def written(curated: Curated) -> pd.DataFrame:

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from pydicom import dcmread
 
+from support import Curated
 from workbench.review import (ACTION_COLOURS, ACTIONS, ReviewError, catalog_table,
                               change_summary, distinct_values, normalise, pair_outputs,
                               pet_check, phi_scan, study_table, style_actions, tag_diff)
 from workbench.catalog import scan
 from workbench.store import Store
 
-from .conftest import Curated
 
 
 def written(curated: Curated) -> pd.DataFrame:

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from pydicom.data import get_testdata_files
 
+from support import Curated
 from workbench.errors import ReviewError
 from workbench.review import (PHI_COLUMNS, UNREADABLE, distinct_values, flatten, normalise,
                               value_text)
 from workbench.review.dicom import PIXEL_KEYWORDS, _read
 from workbench.review.phi import _scan_chunk
 
-from .conftest import Curated
 
 
 def flattened_values(files, indexed: bool = False) -> pd.DataFrame:

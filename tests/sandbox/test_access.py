@@ -7,7 +7,7 @@ import requests
 import xnat
 from xnat.exceptions import XNATLoginFailedError, XNATResponseError, XNATUploadError
 
-from .conftest import ADMIN, COLLABORATOR, OUTSIDER
+from support import ADMIN, COLLABORATOR, OUTSIDER
 
 
 def connect(sandbox, user, password):

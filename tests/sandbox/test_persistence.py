@@ -9,7 +9,7 @@ import requests
 import xnat
 from xnat.exceptions import XNATResponseError
 
-from .conftest import COLLABORATOR
+from support import COLLABORATOR
 
 
 def connect(sandbox, user=None, password=None):

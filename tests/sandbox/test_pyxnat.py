@@ -8,7 +8,7 @@ import pytest
 import pyxnat
 from pyxnat.core.errors import OperationalError
 
-from .conftest import SandboxHandle
+from support import SandboxHandle
 
 
 def interface(sandbox: SandboxHandle, user: str | None = None,

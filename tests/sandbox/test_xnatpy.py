@@ -10,7 +10,7 @@ import pytest
 import xnat
 from xnat.exceptions import XNATResponseError, XNATUploadError
 
-from .conftest import SandboxHandle
+from support import SandboxHandle
 
 
 def connect(sandbox: SandboxHandle, user: str | None = None, password: str | None = None):

@@ -1,25 +1,15 @@
-"""Fixtures for the widget tests: the curated delivery, crafted files, the sandbox XNAT."""
+"""Helpers of the widget tests: crafted files and how a widget's picture decodes."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-# The push tests' sandbox XNAT with project ANIMATE and alice's login in the environment.
-from push.conftest import holdings, xnat_server  # noqa: F401
-from review.conftest import Curated, build_curated
-from sandbox.conftest import sandbox_xnat  # noqa: F401
-
-
-@pytest.fixture(scope="session")
-def curated(tmp_path_factory: pytest.TempPathFactory) -> Curated:
-    return build_curated(tmp_path_factory)
 
 
 def decode(png: bytes) -> Image.Image:

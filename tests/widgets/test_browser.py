@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from support import Curated
 from workbench.catalog import Instance
 from workbench.errors import WorkbenchError
 from workbench.widgets import StudyBrowser
 
-from .conftest import Curated
 
 
 def test_default_selection_is_what_the_profile_takes(curated: Curated):

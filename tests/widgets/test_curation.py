@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support import holdings
 from workbench.examples import generate
 from workbench.store import Store
 from workbench.widgets.curation import CurationApp
 
-from .conftest import holdings
 
 PROFILE = "uk-pet-core-lab"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from support import Curated, holdings
 from workbench.approval import APPROVED, sign
 from workbench.store import Store
 from workbench.widgets import PushPanel
 
-from .conftest import Curated, holdings
 
 PROJECT = "ANIMATE"
 

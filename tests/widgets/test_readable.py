@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support import Curated
 from workbench.errors import Unviewable
 from workbench.review import PHI_GROUPS
 from workbench.widgets import ContactSheet, PhiScanView, SliceViewer, TagDiffView
 from workbench.widgets.images import OUTLINE, Frame, SeriesFrames, picture
 
-from .conftest import Curated, ct_file, decode
+from .conftest import ct_file, decode
 
 
 def written(curated: Curated):

@@ -9,10 +9,11 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import HTJ2KLossless
 
+from support import Curated
 from workbench.widgets import SliceViewer
 from workbench.widgets.images import OUTLINE, SeriesFrames, changed_regions
 
-from .conftest import Curated, ct_file, decode
+from .conftest import ct_file, decode
 
 
 def test_ct_before_and_after_side_by_side(curated: Curated):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from support import Curated
 from workbench.review import ACTION_COLOURS
 from workbench.widgets import ContactSheet, PhiScanView, TagDiffView
 
-from .conftest import Curated, decode
+from .conftest import decode
 
 
 def test_tag_diff_view_filters_and_moves_between_instances(curated: Curated):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from push.conftest import Output, expected_holdings
+from support import Output, expected_holdings, holdings
 from workbench.approval import APPROVED, WAITING, sign, study_states
 from workbench.catalog import scan
 from workbench.deid.run import deidentify_delivery
@@ -20,7 +20,6 @@ from workbench.store import Store
 from workbench.widgets import StudyBrowser
 from workbench.withdraw import withdrawn_folder, withdrawn_series
 
-from .conftest import holdings
 
 PROFILE = "uk-pet-core-lab"
 
