@@ -25,7 +25,7 @@ from typing import Iterable
 from .catalog import Instance
 from .deid.pseudonyms import INFO_PREFIX
 from .errors import WorkbenchError
-from .profile import Profile
+from .profile import Code, Profile
 from .select import Selector
 
 #: Template fields the pipeline fills itself (never from a lookup row).
@@ -60,7 +60,7 @@ def lookup_columns(profile: Profile) -> list[str]:
                 derived.add(name)
     templates += [str(v) for v in profile.output.values() if isinstance(v, str)]
     templates += [a.value for a in [*profile.attributes.values(), *profile.paths.values()]
-                  if a.code == "R" and a.value]
+                  if a.code == Code.REPLACE and a.value]
     for text in templates:
         for name in _fields(text):
             if name not in BUILT_IN_FIELDS | derived and name not in columns:

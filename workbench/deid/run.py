@@ -188,8 +188,6 @@ def deidentify_delivery(src: str | os.PathLike, out: str | os.PathLike, profile:
 
 
 def _progress(it, total: int, desc: str, enabled: bool):
-    if not enabled:  # tqdm.auto loads asyncio: a run without bars starts 50 ms sooner
-        return it
     from ..progress import progress_bar
 
     return progress_bar(it, total=total, desc=desc, unit="file", enabled=enabled)

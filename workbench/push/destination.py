@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..errors import FileChanged, PushError
 from ..profile import Profile, load_profile
