@@ -16,7 +16,8 @@ from pydicom.uid import ExplicitVRLittleEndian
 from workbench.cli import main
 from workbench.deid.engine import Engine, Subject
 from workbench.errors import ProfileError
-from workbench.profile import Code, list_profiles, load_profile
+from workbench.profile import list_profiles, load_profile
+from workbench.ps315 import Code
 
 LTP2 = list(csv.DictReader(open(Path(__file__).parent / "data" / "ltp2_table.csv")))
 SHIPPED = ["ps315-basic", "ltp2-jpl", "eucanimage-strict", "eucanimage-pet", "uk-pet-core-lab",
@@ -36,7 +37,7 @@ def test_profiles_show_prints_every_table_row(name, capsys):
     assert main(["profiles", "show", name]) == 0
     out = capsys.readouterr().out
     assert "(0010,0010)" in out and "(GGGG,EEEE)" in out
-    from workbench.profile import table_rows
+    from workbench.ps315 import table_rows
 
     missing = [r["tag"] for r in table_rows() if r["tag"] not in out]
     assert not missing

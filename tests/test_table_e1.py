@@ -19,7 +19,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from workbench.deid.engine import Engine, Subject
-from workbench.profile import OPTIONS, load_profile
+from workbench.profile import load_profile
+from workbench.ps315 import OPTIONS
 
 ROWS = json.loads(resources.files("workbench").joinpath("data/ps3.15-table-e1-1.json").read_text())
 COMPOSITE = {"X/Z": "Z", "X/D": "D", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U*"}

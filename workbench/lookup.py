@@ -25,7 +25,8 @@ from typing import Iterable
 from .catalog import Instance
 from .deid.pseudonyms import INFO_PREFIX
 from .errors import WorkbenchError
-from .profile import Code, Profile
+from .profile import Profile
+from .ps315 import Code
 from .select import Selector
 
 #: Template fields the pipeline fills itself (never from a lookup row).

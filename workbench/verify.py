@@ -47,7 +47,8 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from .profile import Code, Profile
+from .profile import Profile
+from .ps315 import Code
 
 STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
                         "TM", "UC", "UI", "UR", "UT"})

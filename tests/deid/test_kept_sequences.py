@@ -18,7 +18,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from workbench.cli import main
 from workbench.deid.run import deidentify_delivery
 from workbench.errors import ProfileError
-from workbench.profile import Code, load_profile
+from workbench.profile import load_profile
+from workbench.ps315 import Code
 from workbench.review import tag_diff
 from workbench.store import Store
 

@@ -27,8 +27,8 @@ from .. import __version__
 from ..dicomio import (ASCII_VRS, decoded, dictionary_vr, elements, encode, get_value, peek,
                        raw_element, raw_text, raw_vr)
 from ..errors import ProfileError
-from ..profile import (BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Code, Profile,
-                       is_class_keyword)
+from ..profile import Profile, is_class_keyword
+from ..ps315 import BASIC_CODE, OPTIONS, TABLE_EDITION, Action, Code
 from .dates import shift_da, shift_dt
 from . import scrub
 from .uids import remap_uid

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from pydicom.dataset import Dataset
 
 from ..errors import ReviewError
-from ..profile import Action, Profile
+from ..profile import Profile
+from ..ps315 import Action
 from .dicom import PIXEL_KEYWORDS, _read, _tag, element_name, normalise, value_text
 from .pairs import _series_label, _with_output
 from .render import (ACTION_COLOURS, ACTIONS, PAGE_SIZE, TABLE_CSS, Rendered, _block, _esc,

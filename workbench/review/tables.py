@@ -15,7 +15,8 @@ from pydicom import dcmread
 from pydicom.datadict import keyword_for_tag
 from pydicom.uid import UID_dictionary
 
-from ..profile import Code, Profile, table_rows
+from ..profile import Profile
+from ..ps315 import Code, table_rows
 from .dicom import _tag
 
 if TYPE_CHECKING:
