@@ -13,6 +13,7 @@ SHA-256. Prints one row per profile and source; exits 1 if anything differs.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import os
@@ -149,4 +150,7 @@ def compare(tmp: Path, before: Path, names: list[str], sources: dict[str, Path],
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revision", nargs="?", default="HEAD",
+                        help="the revision whose outputs count as before (default HEAD)")
+    sys.exit(main(parser.parse_args().revision))
