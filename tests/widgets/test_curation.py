@@ -111,7 +111,8 @@ def test_a_study_that_fails_the_protocol_cannot_be_approved(tmp_path, xnat_serve
     assert "check(s) failed" in app.findings.value and "SliceThickness" in app.findings.value
     assert all(r["state"] == "not approvable (protocol check failed)" for r in _states(app))
     app.approve()
-    assert "Not approved" in app.next_step.value and app.push.push_button.disabled
+    assert "cannot be signed off" in app.next_step.value and "SliceThickness" in app.next_step.value
+    assert app.push.push_button.disabled
     assert not [s for s in app.store.sign_offs(app.profile.trial_key) if s["verdict"] == "approved"]
 
 

@@ -171,8 +171,15 @@ class CurationApp(View):
     def _sign(self, verdict: str) -> None:
         word = "approved" if verdict == APPROVED else "rejected"
         button = "Approve" if verdict == APPROVED else "Reject"
-        if not self._states():
+        states = self._states()
+        if not states:
             self._say("Nothing to sign off yet: de-identify first (step 3).", "warning")
+            return
+        blocked = [s for s in states if s.state.startswith("not approvable")]
+        if not self.chosen.value and blocked:
+            self._say(f"Not {word}: {len(blocked)} study(ies) cannot be signed off "
+                      f"({blocked[0].state}: {blocked[0].reason}); see the table below.",
+                      "warning")
             return
         if not self.chosen.value:
             self._say(f"Not {word}: choose the studies in step 5, then press {button}.",
