@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,6 +28,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 STARTUP_SECONDS = 180.0
+RUN_ALL_MS = 300_000
+KERNEL_MS = 60_000
+#: The marks of a browser test: skipped where Debian's Chromium is not installed.
+BROWSER_TEST = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (Debian "
+                       "package 'chromium'; .ci/run installs it when run as root)"),
+]
 
 
 def free_port() -> int:
@@ -144,3 +153,19 @@ def chromium(profile: Path, width: int = 1400, height: int = 1000):
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+def run_all(page) -> None:
+    """Run All Cells of the notebook shown; fail with the first traceback a cell shows."""
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=KERNEL_MS)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    # Done when every code cell has an execution count, or as soon as one shows an error.
+    page.wait_for_function("""() => {
+        const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+        const failed = [...document.querySelectorAll('.jp-OutputArea-output')]
+            .some(o => o.textContent.includes('Traceback (most recent call last)'));
+        return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
+    }""", timeout=RUN_ALL_MS)
+    errors = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
+    assert errors.count() == 0, errors.first.inner_text()[-3000:]

@@ -23,19 +23,13 @@ from workbench.profile import load_profile
 from workbench.sandbox import SandboxServer
 
 from .conftest import REPO
-from .lab import CHROMIUM, chromium, jupyter_lab
+from .lab import BROWSER_TEST, KERNEL_MS, chromium, jupyter_lab, run_all
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (Debian "
-                       "package 'chromium'; .ci/run installs it when run as root)"),
-]
+pytestmark = BROWSER_TEST
 
 CURATE = "10_curate.ipynb"
 REVIEWER = "Dr B. Rowser"
 PROFILE = "uk-pet-core-lab"
-RUN_ALL_MS = 300_000
-KERNEL_MS = 60_000
 STEP_MS = 180_000
 USER = "curator"
 
@@ -63,25 +57,11 @@ def _sessions(url: str, password: str, project: str) -> dict[str, list[str]]:
                 for e in experiments}
 
 
-def _run_all(page) -> None:
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=KERNEL_MS)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    page.wait_for_function("""() => {
-        const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-        const failed = [...document.querySelectorAll('.jp-OutputArea-output')]
-            .some(o => o.textContent.includes('Traceback (most recent call last)'));
-        return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
-    }""", timeout=RUN_ALL_MS)
-    errors = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
-    assert errors.count() == 0, errors.first.inner_text()[-3000:]
-
-
 def _open(page, lab, name: str):
     """Open a notebook in a workspace of its own, run it all, return the app's element."""
     page.goto(lab.url(f"lab/workspaces/{Path(name).stem}/tree/{name}"))
     page.locator(".jp-Notebook").wait_for(timeout=KERNEL_MS)
-    _run_all(page)
+    run_all(page)
     app = page.locator(".wb-curation-app")
     app.wait_for(timeout=KERNEL_MS)
     return app

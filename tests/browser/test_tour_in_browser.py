@@ -14,20 +14,12 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
 from .conftest import REPO
-from .lab import CHROMIUM, chromium, jupyter_lab
+from .lab import BROWSER_TEST, KERNEL_MS, chromium, jupyter_lab, run_all
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (Debian "
-                       "package 'chromium'; .ci/run installs it when run as root)"),
-]
+pytestmark = BROWSER_TEST
 
 TOUR = "00_tour.ipynb"
-RUN_ALL_MS = 300_000
-KERNEL_MS = 60_000
 WIDGET_MS = 60_000
 SELECTED = re.compile(r"(\d+) of (\d+) series selected")
 
@@ -36,21 +28,6 @@ def _cell(page, source_start: str):
     """The code cell whose source starts with ``source_start``."""
     return page.locator(".jp-CodeCell").filter(
         has=page.locator(".jp-InputArea-editor", has_text=source_start)).first
-
-
-def _run_all(page) -> None:
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=KERNEL_MS)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    # Done when every code cell has an execution count, or as soon as one shows an error.
-    page.wait_for_function("""() => {
-        const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-        const failed = [...document.querySelectorAll('.jp-OutputArea-output')]
-            .some(o => o.textContent.includes('Traceback (most recent call last)'));
-        return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
-    }""", timeout=RUN_ALL_MS)
-    errors = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
-    assert errors.count() == 0, errors.first.inner_text()[-3000:]
 
 
 def _selected(browser_cell) -> int:
@@ -74,7 +51,7 @@ def test_tour_runs_and_its_widgets_answer_in_chromium(tmp_path, screenshots: Pat
         page.goto(lab.url(f"lab/tree/{TOUR}"))
         page.locator(".jp-Notebook").wait_for(timeout=KERNEL_MS)
         page.keyboard.press("Control+b")  # hide the file browser: wider screenshots
-        _run_all(page)
+        run_all(page)
         page.screenshot(path=screenshots / "01_tour_ran.png")
 
         # The study browser: patient names and dates shown; untick one series, then none,
