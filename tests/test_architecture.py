@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +26,7 @@ def _exists(module: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+@cache
 def imports() -> dict[str, set[str]]:
     """Module -> the workbench modules it imports (``from pkg import sub`` counts as sub)."""
     found: dict[str, set[str]] = {}

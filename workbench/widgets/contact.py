@@ -81,8 +81,10 @@ class ContactSheet(View):
         series: dict[str, list] = {}
         for _, g in table.groupby("series_uid", sort=False):
             name = base = label.format(**g.iloc[0].to_dict())
+            number = 1
             while name in series:
-                name = f"{base} ({sum(k == base or k.startswith(base + ' (') for k in series) + 1})"
+                number += 1
+                name = f"{base} ({number})"
             series[name] = list(g[path])
         return cls(series, **options)
 
